@@ -1,0 +1,12 @@
+"""Kernel similarity matching with Hebbian/anti-Hebbian neural networks.
+
+A scikit-learn compatible implementation of Luther & Seung's online kernel
+similarity matching network, with a PyTorch backend (CPU or CUDA).
+"""
+
+from ._hebbian import HebbianKernelSimilarityMatching
+from ._solver import TrainingDivergedError
+
+__version__ = "0.1.0"
+
+__all__ = ["HebbianKernelSimilarityMatching", "TrainingDivergedError", "__version__"]

@@ -1,0 +1,165 @@
+"""The math of kernel similarity matching (Luther & Seung), in pure torch.
+
+Notation: a minibatch ``X`` (B, M); landmarks / feedforward weights ``W``
+(N, M); gains ``q`` (N,); lateral weights ``L`` (N, N); stabiliser ``reg``
+(the paper's lambda); responses ``Y`` (B, N); feedforward input
+``K[b, i] = f(x_b, w_i)``. Batch averages are written ``<.>``.
+
+The training problem is ``min_{W, q} max_L min_Y  <e(y, x)>`` (Eq. 9) with
+the per-sample energy (Eq. 8)::
+
+    e = sum_i [-q_i y_i f(w_i, x) + 1/2 q_i^2 f(w_i, w_i)]
+        + 1/2 y^T L y - 1/4 |L|_F^2 + reg/2 |y|^2
+"""
+
+from typing import NamedTuple
+
+import torch
+
+# Defaults of the recurrent-dynamics inference path (Eq. 11): iterate until
+# the residual |(L + reg I) y - q f(W, x)| falls below this fraction of the
+# drive |q f(W, x)|, or this many iterations have run.
+DYNAMICS_RTOL = 1e-6
+DYNAMICS_MAX_ITER = 10_000
+
+
+class NetworkState(NamedTuple):
+    """The synapses of the network; replaced whole, never updated in place.
+
+    Replacing the tuple in one assignment means an interrupted step never
+    leaves a half-updated network behind.
+    """
+
+    W: torch.Tensor
+    q: torch.Tensor
+    L: torch.Tensor
+
+
+class LearningRates(NamedTuple):
+    """Step sizes of Eq. 10: feedforward ``W``, gains ``q``, lateral ``L``."""
+
+    w: float
+    q: float
+    lateral: float
+
+    def scaled(self, factor):
+        return LearningRates(self.w * factor, self.q * factor, self.lateral * factor)
+
+
+def drive(q, K):
+    """Feedforward input to each neuron, ``q_i f(w_i, x)`` (B, N)."""
+    return K * q
+
+
+def response_solve(drive, L, reg):
+    """Steady-state response, Eq. 12: ``y = (L + reg I)^{-1} q f(W, x)``.
+
+    Solved with a Cholesky factor (``L`` is symmetric positive semi-definite
+    by construction, so ``L + reg I`` is positive definite for ``reg > 0``),
+    never by forming the inverse. A failed factorisation (from non-finite or
+    indefinite ``L``) gives NaN responses instead of raising, so the training
+    loop can report divergence at its next check without a device sync here.
+    """
+    A = L + reg * torch.eye(L.shape[0], dtype=L.dtype, device=L.device)
+    chol, info = torch.linalg.cholesky_ex(A)
+    Y = torch.cholesky_solve(drive.T, chol).T
+    return torch.where(info == 0, Y, torch.full_like(Y, float("nan")))
+
+
+def response_dynamics(drive, L, reg, rtol=DYNAMICS_RTOL, max_iter=DYNAMICS_MAX_ITER):
+    """Response by the recurrent network dynamics, Eq. 11, run to a tolerance.
+
+    Euler steps of ``dy/dt = q f(W, x) - L y - reg y`` from ``y = 0``. The
+    step ``1 / |L + reg I|_F`` bounds the spectral radius of the iteration
+    matrix below 1, so the dynamics converge to the fixed point of Eq. 12.
+
+    Returns
+    -------
+    Y : tensor (B, N)
+    n_iter : int
+        Iterations run; equal to ``max_iter`` if the tolerance was not met.
+    """
+    A = L + reg * torch.eye(L.shape[0], dtype=L.dtype, device=L.device)
+    eta = 1.0 / torch.linalg.matrix_norm(A).clamp(min=torch.finfo(A.dtype).tiny)
+    Y = torch.zeros_like(drive)
+    target = rtol * torch.linalg.vector_norm(drive)
+    for n_iter in range(1, max_iter + 1):
+        residual = drive - Y @ A
+        Y = Y + eta * residual
+        if n_iter % 50 == 0 and not torch.linalg.vector_norm(residual) > target:
+            break
+    return Y, n_iter
+
+
+def energy(Y, K, kdiag, q, L, reg):
+    """Minibatch mean of the per-sample energy, Eq. 8 (a 0-d tensor)."""
+    per_sample = (
+        -(Y * K * q).sum(1)
+        + 0.5 * ((Y @ L) * Y).sum(1)
+        + 0.5 * reg * (Y * Y).sum(1)
+    )
+    constant = 0.5 * (q * q * kdiag).sum() - 0.25 * (L * L).sum()
+    return per_sample.mean() + constant
+
+
+def grad_W(kernel, X, W, K, Y, q):
+    """Eq. 13: ``de/dw_i = -q_i <y_i df(w_i, x)/dw_i> + 1/2 q_i^2 df(w_i, w_i)/dw_i``."""
+    hebbian = kernel.grad_second(X, W, K, Y * (-q / X.shape[0]))
+    return hebbian + (0.5 * q * q)[:, None] * kernel.diag_grad(W)
+
+
+def grad_q(Y, K, q, kdiag):
+    """Eq. 14: ``de/dq_i = -<y_i f(w_i, x)> + q_i f(w_i, w_i)``."""
+    return -(Y * K).mean(0) + q * kdiag
+
+
+def grad_L(Y, L):
+    """Eq. 15: ``de/dL_ij = 1/2 (<y_i y_j> - L_ij)``."""
+    return 0.5 * ((Y.T @ Y) / Y.shape[0] - L)
+
+
+def gda_step(state, X, *, kernel, rates, reg, learn_gains, inference="solve"):
+    """One stochastic gradient descent-ascent step on a minibatch, Eq. 10.
+
+    Parameters
+    ----------
+    state : NetworkState
+    X : tensor (B, M)
+    kernel : Kernel
+    rates : LearningRates
+    reg : float
+    learn_gains : bool
+        False for homogeneous kernels, whose gains stay at 1 (appendix A.4).
+    inference : {"solve", "dynamics"}
+
+    Returns
+    -------
+    new_state : NetworkState
+    batch_energy : 0-d tensor
+        Eq. 8 averaged over the batch, at the pre-update synapses.
+    """
+    W, q, L = state
+    K = kernel(X, W)
+    Y = respond(drive(q, K), L, reg, inference)
+    kdiag = kernel.diag(W)
+    batch_energy = energy(Y, K, kdiag, q, L, reg)
+    # Hebbian feedforward, rescaled by 1/q^2:  w_i -= eta_w / q_i^2 de/dw_i
+    W_new = W - (rates.w / (q * q))[:, None] * grad_W(kernel, X, W, K, Y, q)
+    # gain:  q_i -= eta_q (-<y_i f_i> + q_i f(w_i, w_i))
+    q_new = q - rates.q * grad_q(Y, K, q, kdiag) if learn_gains else q
+    # anti-Hebbian lateral (ascent):  L += eta_l/2 (<y y^T> - L)
+    L_new = L + rates.lateral * grad_L(Y, L)
+    return NetworkState(W_new, q_new, L_new), batch_energy
+
+
+def respond(drive, L, reg, inference="solve"):
+    """Network output for a given feedforward drive, by either inference path."""
+    if inference == "solve":
+        return response_solve(drive, L, reg)
+    return response_dynamics(drive, L, reg)[0]
+
+
+def transform_batch(state, X, *, kernel, reg, inference="solve"):
+    """Network output ``y`` for the rows of ``X`` at fixed synapses."""
+    W, q, L = state
+    return respond(drive(q, kernel(X, W)), L, reg, inference)

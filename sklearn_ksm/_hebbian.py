@@ -1,0 +1,532 @@
+"""HebbianKernelSimilarityMatching: the scikit-learn API layer."""
+
+import math
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from . import _gda
+from ._device import resolve_device, to_numpy, to_tensor
+from ._solver import PlateauMonitor, Schedule, TrainingDivergedError, train
+from .kernels import KERNEL_NAMES, make_kernel
+from .metrics import kernel_approximation_error
+
+# Rows per block in transform: memory is O(block x n_components) whatever the
+# number of rows, and blocks are large enough to keep the device busy.
+TRANSFORM_BLOCK = 4096
+# Rows of the seeded subsample on which score() computes the kernel error
+# (the error needs an O(n^2) kernel matrix, computed in blocks).
+SCORE_MAX_SAMPLES = 2000
+
+
+class HebbianKernelSimilarityMatching(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
+    """Kernel similarity matching with a Hebbian/anti-Hebbian network.
+
+    Learns an ``n_components``-dimensional representation ``y(x)`` whose inner
+    products match a kernel, ``y(x_s) . y(x_t) ~ f(x_s, x_t)``, by online
+    stochastic gradient descent-ascent on the correlation-based bound of
+    Luther & Seung. The fitted state is a one-layer recurrent network:
+    feedforward synapses (landmarks) ``W``, gains ``q`` and lateral
+    inhibition ``L``; the output of the network is
+    ``y = (L + reg I)^{-1} (q * f(W, x))``.
+
+    Training runs in PyTorch on the CPU or a CUDA device; inputs and outputs
+    are numpy arrays and the fitted attributes are numpy arrays, so a fitted
+    model pickles and loads on any machine.
+
+    Parameters
+    ----------
+    n_components : int, default=100
+        Number of output neurons ``N`` (dimension of ``y``).
+    kernel : {"rbf", "power_cosine", "linear", "poly"} or callable, default="rbf"
+        Input similarity ``f``. ``"rbf"``: ``exp(-gamma |u - v|^2)``;
+        ``"power_cosine"``: ``|u| |v| cos(u, v)^degree``; ``"linear"``:
+        ``u . v``; ``"poly"``: ``(gamma u . v + coef0)^degree``. A callable
+        takes two 2-D torch tensors ``(X, W)`` (and ``**kernel_params``) and
+        returns their Gram matrix; it must be positive semi-definite and
+        differentiable by torch autograd (use a module-level function so the
+        estimator pickles).
+    gamma : float, default=None
+        Scale of rbf and poly; ``None`` means ``1 / n_features``. The paper's
+        ``sigma`` is ``gamma = 1 / (2 sigma^2)``.
+    degree : int, default=3
+        Degree of poly, and the exponent ``alpha`` of power_cosine.
+    coef0 : float, default=1
+        Constant term of poly (poly is homogeneous when ``coef0 = 0``).
+    kernel_params : dict, default=None
+        Keyword arguments for a callable kernel.
+    reg : float, default=1e-3
+        The stabiliser ``lambda`` of Eq. 8: the response solves
+        ``(L + reg I) y = q f(W, x)``.
+    learning_rate : float, default=0.003
+        Step size ``eta_w`` of the feedforward synapses ``W`` (the update is
+        rescaled by ``1 / q_i^2``, Eq. 10). The default lies between the
+        paper's rates for half moons (0.01) and MNIST (0.001) and does well on
+        both.
+    learning_rate_gain : float, default=0.003
+        Step size ``eta_q`` of the gains. Unused (gains stay 1) for
+        homogeneous kernels: linear, power_cosine, poly with ``coef0=0``.
+    learning_rate_lateral : float, default=0.03
+        Step size ``eta_l`` of the lateral weights: ``L += eta_l / 2
+        (<y y^T> - L)``. Keep it about 10 times ``learning_rate`` (the two
+        time-scale rule); at most 2, which keeps ``L`` positive semi-definite.
+    learning_rate_decay : float, default=0.1
+        Factor applied to all three learning rates once, after
+        ``decay_start`` of the planned steps of ``fit`` (or earlier, at a
+        plateau of the objective). 1 disables the decay.
+    decay_start : float, default=0.5
+        Fraction of the ``max_iter`` passes of ``fit`` after which the rates
+        are decayed. The paper's schedules are ``0.5`` (half moons) and
+        ``2/3`` (MNIST) with ``learning_rate_decay=0.1``.
+    batch_size : int, default=64
+        Samples per gradient step.
+    max_iter : int, default=200
+        Maximum number of passes over the training set in ``fit``.
+    tol : float, default=1e-4
+        Relative improvement of the smoothed objective that counts as
+        progress for early stopping.
+    max_no_improvement : int, default=None
+        Stop (or, before the decay, decay the rates) after this many
+        consecutive steps without progress of the smoothed objective.
+        ``None`` disables early stopping: ``fit`` runs all ``max_iter``
+        passes on the fixed schedule.
+    init : {"random", "sample"} or array-like of shape (n_components, n_features), \
+default="random"
+        Initial landmarks ``W``. ``"random"``: Gaussian with the per-feature
+        mean and standard deviation of the training data; ``"sample"``:
+        randomly chosen training rows; an array: used as given. Gains start at
+        1 and lateral weights at the identity, as in the paper.
+    inference : {"solve", "dynamics"}, default="solve"
+        How the network output is computed: ``"solve"``, the closed form of
+        Eq. 12 by a Cholesky solve; ``"dynamics"``, the recurrent network
+        dynamics of Eq. 11 iterated to a relative tolerance of 1e-6.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
+        ``"cuda:<index>"``. A fitted model used where its CUDA device is
+        missing falls back to the CPU with a warning.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial landmarks and the order of the minibatches (through
+        a local ``torch.Generator``; no global state is touched).
+    verbose : int, default=0
+        Print one line per pass over the data.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Learned landmarks / feedforward synapses ``W``.
+    gains_ : ndarray of shape (n_components,)
+        Gains ``q`` (all 1 for homogeneous kernels).
+    lateral_weights_ : ndarray of shape (n_components, n_components)
+        Lateral inhibitory weights ``L`` (symmetric positive semi-definite).
+    kernel_ : Kernel
+        The kernel object with its resolved parameters (e.g. ``gamma``).
+    n_iter_ : int
+        Passes over the data run by the last ``fit`` (for ``partial_fit``,
+        the number of calls).
+    n_steps_ : int
+        Gradient steps run since initialisation.
+    n_samples_seen_ : int
+        Samples processed since initialisation (counting repeats).
+    objective_history_ : ndarray of shape (n_steps_,)
+        Minibatch energy (Eq. 8) at every step since initialisation.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit`` (only when ``X`` has string
+        column names).
+
+    See Also
+    --------
+    sklearn.kernel_approximation.Nystroem : Kernel map from sampled landmarks.
+    sklearn.kernel_approximation.RBFSampler : Random Fourier features.
+
+    Notes
+    -----
+    Training solves ``min_{W,q} max_L min_y <e(y, x)>`` with the per-sample
+    energy (Eq. 8)
+
+    .. math::
+
+        e = \\sum_i \\left[-q_i y_i f(w_i, x) + \\tfrac12 q_i^2 f(w_i, w_i)\\right]
+            + \\tfrac12 y^\\top L y - \\tfrac14 \\|L\\|_F^2
+            + \\tfrac{\\lambda}{2} \\|y\\|^2
+
+    by minibatch gradient descent in ``W`` (rescaled by ``1/q_i^2``) and ``q``
+    and ascent in ``L`` (Eq. 10), at the optimal response
+    ``y = (L + \\lambda I)^{-1} (q \\odot f(W, x))`` (Eq. 12). The updates are
+    Hebbian for ``W`` and ``q`` (Eqs. 13-14; 17 for rbf) and anti-Hebbian for
+    ``L`` (Eq. 15). For callable kernels the derivatives come from autograd.
+
+    References
+    ----------
+    .. [1] Luther, K. & Seung, H. S. "Kernel similarity matching with Hebbian
+       neural networks" (ICLR 2022 submission).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_moons
+    >>> from sklearn_ksm import HebbianKernelSimilarityMatching
+    >>> X, _ = make_moons(n_samples=200, noise=0.1, random_state=0)
+    >>> ksm = HebbianKernelSimilarityMatching(
+    ...     n_components=8, kernel="rbf", gamma=5.0, max_iter=20, random_state=0)
+    >>> Y = ksm.fit_transform(X)
+    >>> Y.shape
+    (200, 8)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "kernel": [StrOptions(set(KERNEL_NAMES)), callable],
+        "gamma": [Interval(Real, 0, None, closed="neither"), None],
+        "degree": [Interval(Real, 1, None, closed="left")],
+        "coef0": [Interval(Real, None, None, closed="neither")],
+        "kernel_params": [dict, None],
+        "reg": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_gain": [Interval(Real, 0, None, closed="left")],
+        "learning_rate_lateral": [Interval(Real, 0, 2, closed="right")],
+        "learning_rate_decay": [Interval(Real, 0, 1, closed="right")],
+        "decay_start": [Interval(Real, 0, 1, closed="right")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_no_improvement": [Interval(Integral, 1, None, closed="left"), None],
+        "init": [StrOptions({"random", "sample"}), "array-like"],
+        "inference": [StrOptions({"solve", "dynamics"})],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_components=100,
+        *,
+        kernel="rbf",
+        gamma=None,
+        degree=3,
+        coef0=1,
+        kernel_params=None,
+        reg=1e-3,
+        learning_rate=0.003,
+        learning_rate_gain=0.003,
+        learning_rate_lateral=0.03,
+        learning_rate_decay=0.1,
+        decay_start=0.5,
+        batch_size=64,
+        max_iter=200,
+        tol=1e-4,
+        max_no_improvement=None,
+        init="random",
+        inference="solve",
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+        self.kernel_params = kernel_params
+        self.reg = reg
+        self.learning_rate = learning_rate
+        self.learning_rate_gain = learning_rate_gain
+        self.learning_rate_lateral = learning_rate_lateral
+        self.learning_rate_decay = learning_rate_decay
+        self.decay_start = decay_start
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.max_no_improvement = max_no_improvement
+        self.init = init
+        self.inference = inference
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the network from scratch on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        with self._transaction():
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=True)
+            kernel, device = self._make_kernel(X.shape[1]), resolve_device(self.device)
+            generator = self._generator()
+            state = self._initial_state(X, device, generator)
+            n_batches = math.ceil(X.shape[0] / self.batch_size)
+            schedule = Schedule(
+                self._rates(),
+                self.learning_rate_decay,
+                decay_step=math.ceil(self.decay_start * self.max_iter * n_batches),
+            )
+            monitor = None
+            if self.max_no_improvement is not None:
+                alpha = min(1.0, self.batch_size / (X.shape[0] + 1))
+                monitor = PlateauMonitor(self.tol, self.max_no_improvement, alpha)
+            self._train(
+                X, state, kernel, device,
+                max_epochs=self.max_iter, schedule=schedule, generator=generator,
+                monitor=monitor, previous=None,
+            )  # fmt: skip
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Continue training on the rows of ``X``, one minibatch step per batch.
+
+        The first call initialises the network; later calls continue from the
+        current synapses (also after ``fit``). Rows are used in the given
+        order, in batches of ``batch_size``, at the base learning rates (no
+        decay schedule: a stream has no known end; change the rates with
+        ``set_params`` between calls to anneal).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        first_call = not hasattr(self, "components_")
+        with self._transaction():
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first_call)
+            if first_call:
+                kernel, device = self._make_kernel(X.shape[1]), resolve_device(self.device)
+                state = self._initial_state(X, device, self._generator())
+                previous = None
+            else:
+                kernel, device = self.kernel_, resolve_device(self.device, fallback=True)
+                X = X.astype(self.components_.dtype, copy=False)
+                state = self._fitted_state(device, X.dtype)
+                previous = self
+            self._train(
+                X, state, kernel, device,
+                max_epochs=1, schedule=Schedule(self._rates()), generator=None,
+                monitor=None, previous=previous,
+            )  # fmt: skip
+        return self
+
+    def _train(self, X, state, kernel, device, *, previous, **loop_options):
+        def step(state, X_batch, rates):
+            return _gda.gda_step(
+                state, X_batch, kernel=kernel, rates=rates, reg=self.reg,
+                learn_gains=self._learns_gains(kernel), inference=self.inference,
+            )  # fmt: skip
+
+        offset = previous.n_steps_ if previous is not None else 0
+        try:
+            result = train(
+                step, state, to_tensor(X, device), batch_size=self.batch_size,
+                step_offset=offset, verbose=self.verbose, name=type(self).__name__,
+                **loop_options,
+            )  # fmt: skip
+        except TrainingDivergedError as error:
+            # Keep the last finite state (never NaNs), then report.
+            self._publish(error.result, kernel, previous)
+            raise
+        self._publish(result, kernel, previous)
+
+    def _publish(self, result, kernel, previous):
+        """Store a training result as the fitted numpy attributes, all at once.
+
+        ``previous`` is the estimator being continued by ``partial_fit`` (its
+        counters and history are extended), or None for a cold start.
+        """
+        W, q, L = (to_numpy(t) for t in result.state)
+        objective, n_steps, n_seen = result.objective, result.n_steps, result.n_samples
+        n_iter = result.n_epochs
+        if previous is not None:
+            objective = np.concatenate([previous.objective_history_, objective])
+            n_steps += previous.n_steps_
+            n_seen += previous.n_samples_seen_
+            n_iter = previous.n_iter_ + 1
+        self.components_, self.gains_, self.lateral_weights_ = W, q, L
+        self.kernel_ = kernel
+        self.n_iter_ = n_iter
+        self.n_steps_ = n_steps
+        self.n_samples_seen_ = n_seen
+        self.objective_history_ = objective
+
+    @contextmanager
+    def _transaction(self):
+        """Restore every attribute if the body raises (bad input, interrupt).
+
+        A divergence is the exception: it deliberately stores the last finite
+        state before raising.
+        """
+        saved = self.__dict__.copy()
+        try:
+            yield
+        except TrainingDivergedError:
+            raise
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    # ---------------------------------------------------------- set-up
+
+    def _make_kernel(self, n_features):
+        return make_kernel(
+            self.kernel,
+            gamma=self.gamma,
+            degree=self.degree,
+            coef0=self.coef0,
+            kernel_params=self.kernel_params,
+            n_features=n_features,
+        )
+
+    def _learns_gains(self, kernel):
+        return not kernel.homogeneous and self.learning_rate_gain > 0
+
+    def _rates(self):
+        return _gda.LearningRates(
+            self.learning_rate, self.learning_rate_gain, self.learning_rate_lateral
+        )
+
+    def _generator(self):
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return torch.Generator().manual_seed(int(seed))
+
+    def _initial_state(self, X, device, generator):
+        """Landmarks from ``init``; gains 1 and lateral weights I (the paper's)."""
+        shape = (self.n_components, X.shape[1])
+        if isinstance(self.init, str) and self.init == "sample":
+            rows = torch.randint(X.shape[0], (shape[0],), generator=generator).numpy()
+            W = np.array(X[rows], dtype=np.float64)
+        elif isinstance(self.init, str):
+            # Gaussian matched to the data's scale, so no input scaling is needed.
+            mean, std = X.mean(0, dtype=np.float64), X.std(0, dtype=np.float64)
+            std[std == 0] = std.max() if std.max() > 0 else 1.0
+            noise = torch.randn(shape, generator=generator, dtype=torch.float64).numpy()
+            W = mean + std * noise
+        else:
+            W = check_array(self.init, dtype=np.float64, input_name="init")
+            if W.shape != shape:
+                raise ValueError(
+                    f"init has shape {W.shape}; expected (n_components, n_features) = {shape}."
+                )
+        tensor = lambda a: to_tensor(np.asarray(a, dtype=X.dtype), device)  # noqa: E731
+        return _gda.NetworkState(
+            tensor(W), tensor(np.ones(shape[0])), tensor(np.eye(shape[0]))
+        )
+
+    def _fitted_state(self, device, dtype):
+        return _gda.NetworkState(
+            *(
+                to_tensor(np.asarray(a, dtype=dtype), device)
+                for a in (self.components_, self.gains_, self.lateral_weights_)
+            )
+        )
+
+    # ------------------------------------------------------------ predict
+
+    def transform(self, X):
+        """Network output ``y`` for each row of ``X``.
+
+        Computed in blocks of rows, so memory beyond the output is bounded
+        by the block size; the output has the float dtype of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        Y : ndarray of shape (n_samples, n_components)
+            Responses of the output neurons.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self._transform(X)
+
+    def _transform(self, X):
+        device = resolve_device(self.device, fallback=True)
+        state = self._fitted_state(device, X.dtype)
+        Y = np.empty((X.shape[0], self.components_.shape[0]), dtype=X.dtype)
+        for start in range(0, X.shape[0], TRANSFORM_BLOCK):
+            block = to_tensor(X[start : start + TRANSFORM_BLOCK], device)
+            Y_block = _gda.transform_batch(
+                state, block, kernel=self.kernel_, reg=self.reg, inference=self.inference
+            )
+            Y[start : start + TRANSFORM_BLOCK] = Y_block.cpu().numpy()
+        if not np.isfinite(Y).all():
+            raise ValueError(
+                "The network output is not finite: the inputs are out of the range "
+                "this model can represent in "
+                f"{X.dtype} (largest |x| = {np.abs(X).max():.3g}). Rescale the inputs "
+                "or use float64."
+            )
+        return Y
+
+    def score(self, X, y=None):
+        """Minus the relative kernel approximation error of the output on ``X``.
+
+        ``-||K - Y Y^T||_F / ||K||_F`` (higher is better, 0 is exact), on a
+        subsample of at most 2000 rows drawn with a fixed seed when ``X`` is
+        larger, so that ``GridSearchCV`` works without a scoring argument.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        if X.shape[0] > SCORE_MAX_SAMPLES:
+            rows = np.random.RandomState(0).choice(X.shape[0], SCORE_MAX_SAMPLES, replace=False)
+            X = X[np.sort(rows)]
+        Y = self._transform(X)
+        return -kernel_approximation_error(
+            X, Y, kernel=self.kernel_, device=str(resolve_device(self.device, fallback=True))
+        )
+
+    @property
+    def _n_features_out(self):
+        """Number of output features, for ``get_feature_names_out``."""
+        return self.components_.shape[0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

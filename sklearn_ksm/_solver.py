@@ -1,0 +1,235 @@
+"""The minibatch training loop shared by the estimators.
+
+The loop knows nothing about the network: it takes a ``step(state, X_batch,
+rates) -> (state, batch_objective)`` function, feeds it minibatches, applies
+the learning-rate schedule, and every ``CHECK_EVERY`` steps (or at the end of
+an epoch) does the only host-device synchronisation of the loop: it reads the
+objectives of the steps since the last check, checks that they and the state
+are finite, and updates the early-stopping monitor.
+"""
+
+import math
+import time
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+# Steps between two checks of divergence and convergence. A check costs one
+# device-to-host copy; 100 steps keeps that negligible on GPU while bounding
+# how far a diverged run can go past its last finite state.
+CHECK_EVERY = 100
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Training produced non-finite synapses or objective values.
+
+    The estimator that raised it keeps its last finite state.
+
+    Attributes
+    ----------
+    step : int
+        Index (over the estimator's lifetime, 1-based) of the first step whose
+        objective was non-finite.
+    result : TrainingResult
+        The training run up to the last finite state checked.
+    """
+
+    def __init__(self, message, step, result=None):
+        super().__init__(message)
+        self.step = step
+        self.result = result
+
+
+class Schedule:
+    """Learning rates of Eq. 10 with a single multiplicative decay.
+
+    The rates are ``base`` until ``decay_step`` steps have run (counted within
+    one call of :func:`train`), then ``base * decay``. The decay also happens
+    earlier, at a plateau of the objective, when the monitor asks for it.
+    """
+
+    def __init__(self, base, decay=1.0, decay_step=None):
+        self.base = base
+        self.decay = decay
+        self.decay_step = decay_step
+        self.decayed = False
+
+    def rates(self, step):
+        if not self.decayed and self.decay_step is not None and step >= self.decay_step:
+            self.decayed = True
+        return self.base.scaled(self.decay) if self.decayed else self.base
+
+    @property
+    def can_decay(self):
+        return not self.decayed and self.decay < 1.0
+
+
+class PlateauMonitor:
+    """Early stopping on a smoothed objective, in scikit-learn's manner.
+
+    The per-step objective is smoothed by an exponentially weighted average
+    whose window is about one epoch (as MiniBatchDictionaryLearning does). A
+    step *improves* when the smoothed value falls below the best so far by
+    more than ``tol * |best|``. After ``patience`` steps without improvement,
+    :meth:`update` reports a plateau.
+    """
+
+    def __init__(self, tol, patience, alpha):
+        self.tol = tol
+        self.patience = patience
+        self.alpha = alpha
+        self.ewa = None
+        self.best = math.inf
+        self.no_improvement = 0
+
+    def reset(self):
+        self.best = math.inf
+        self.no_improvement = 0
+
+    def update(self, values):
+        """Feed objectives in order; return the index of the plateau or None."""
+        for index, value in enumerate(values):
+            self.ewa = value if self.ewa is None else (
+                (1 - self.alpha) * self.ewa + self.alpha * value
+            )
+            if self.ewa < self.best - self.tol * abs(self.best):
+                self.best = self.ewa
+                self.no_improvement = 0
+            else:
+                self.no_improvement += 1
+            if self.patience is not None and self.no_improvement >= self.patience:
+                return index
+        return None
+
+
+class TrainingResult(NamedTuple):
+    state: tuple
+    objective: np.ndarray
+    n_epochs: int
+    n_steps: int
+    n_samples: int
+    converged: bool
+
+
+def _batches(n_samples, batch_size, generator):
+    order = torch.randperm(n_samples, generator=generator) if generator is not None else None
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        yield order[start:stop] if order is not None else slice(start, stop)
+
+
+def _is_finite(state):
+    return torch.stack([torch.isfinite(t).all() for t in state]).all()
+
+
+def train(
+    step,
+    state,
+    X,
+    *,
+    batch_size,
+    max_epochs,
+    schedule,
+    generator=None,
+    monitor=None,
+    step_offset=0,
+    verbose=0,
+    name="",
+):
+    """Run minibatch steps over ``X`` for up to ``max_epochs`` passes.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(state, X_batch, rates) -> (new_state, objective)``.
+    state : tuple of tensors
+    X : tensor (n_samples, n_features), on the state's device
+    batch_size : int
+    max_epochs : int
+    schedule : Schedule
+    generator : torch.Generator or None
+        Shuffles the rows each epoch; ``None`` takes them in order.
+    monitor : PlateauMonitor or None
+        A plateau decays the rates if the schedule still can, else stops.
+    step_offset : int
+        Steps already run by the estimator (for messages only).
+    verbose : int
+    name : str
+        Estimator name used in messages.
+
+    Returns
+    -------
+    TrainingResult
+
+    Raises
+    ------
+    TrainingDivergedError
+        With the run up to the last finite state checked, as ``error.result``.
+    """
+    n_samples = X.shape[0]
+    n_batches = math.ceil(n_samples / batch_size)
+    check_every = min(CHECK_EVERY, n_batches)
+    pending, history = [], []
+    n_steps = n_samples_seen = epoch = 0
+    converged, tic = False, time.perf_counter()
+    good = TrainingResult(state, np.zeros(0), 0, 0, 0, False)
+
+    def check():
+        nonlocal good, converged
+        values = torch.stack(pending).cpu().numpy().astype(np.float64)
+        finite = bool(_is_finite(state))
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size or not finite:
+            first = n_steps - len(values) + (bad[0] if bad.size else len(values) - 1)
+            error = TrainingDivergedError(
+                f"{name} training diverged: non-finite values at step "
+                f"{step_offset + first + 1} (learning rates w={rates.w:g}, "
+                f"q={rates.q:g}, lateral={rates.lateral:g}). The estimator keeps "
+                f"its last finite state, from step {step_offset + good.n_steps}. "
+                f"Try smaller learning rates (e.g. learning_rate and "
+                f"learning_rate_gain divided by 10, keeping learning_rate_lateral "
+                f"about 10 times larger) or a larger reg.",
+                step=step_offset + first + 1,
+                result=good,
+            )
+            raise error
+        history.append(values)
+        pending.clear()
+        good = TrainingResult(
+            state, np.concatenate(history), epoch, n_steps, n_samples_seen, False
+        )
+        if monitor is None:
+            return False
+        plateau = monitor.update(values)
+        if plateau is None:
+            return False
+        if schedule.can_decay:
+            schedule.decayed = True
+            monitor.reset()
+            if verbose:
+                print(f"[{name}] plateau at step {step_offset + n_steps}: "
+                      f"learning rates x {schedule.decay:g}")
+            return False
+        converged = True
+        return True
+
+    for epoch in range(1, max_epochs + 1):
+        for index in _batches(n_samples, batch_size, generator):
+            rates = schedule.rates(n_steps)
+            X_batch = X[index]
+            state, objective = step(state, X_batch, rates)
+            pending.append(objective)
+            n_steps += 1
+            n_samples_seen += X_batch.shape[0]
+            if len(pending) >= check_every and check():
+                break
+        if pending and not converged:
+            check()
+        if verbose:
+            last = history[-1][-1] if history else float("nan")
+            print(f"[{name}] epoch {epoch}/{max_epochs}: step {step_offset + n_steps}, "
+                  f"objective {last:.6g}, {time.perf_counter() - tic:.2f} s")
+        if converged:
+            break
+    return good._replace(converged=converged)

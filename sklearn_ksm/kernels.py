@@ -1,0 +1,352 @@
+"""Positive semi-definite kernels as small validated objects (torch).
+
+Each kernel provides what the Hebbian network needs from it:
+
+- the Gram matrix ``K[b, i] = f(x_b, w_i)`` (``kernel(X, W)``),
+- the diagonal ``f(x, x)`` (``kernel.diag(X)``),
+- the vector-Jacobian product with respect to the second argument,
+  ``sum_b G[b, i] * df(x_b, w_i)/dw_i`` (``kernel.grad_second``), which is the
+  data-dependent part of the feedforward update (Eq. 13 of Luther & Seung),
+- the total derivative of the diagonal ``d f(w, w)/dw`` (``kernel.diag_grad``).
+
+Built-in kernels implement these in closed form; :class:`CallableKernel` wraps
+a user function and differentiates it with autograd.
+"""
+
+import math
+from abc import ABC, abstractmethod
+from numbers import Real
+
+import torch
+
+__all__ = [
+    "Kernel",
+    "RBFKernel",
+    "LinearKernel",
+    "PolynomialKernel",
+    "PowerCosineKernel",
+    "CallableKernel",
+    "make_kernel",
+    "KERNEL_NAMES",
+]
+
+KERNEL_NAMES = ("rbf", "power_cosine", "linear", "poly")
+
+# Norms below this are treated as zero, so that zero vectors give zero
+# similarity instead of 0/0 in the power-cosine kernel.
+_TINY_NORM = 1e-30
+
+
+def _check_positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
+        raise ValueError(f"{name} must be a positive real number, got {value!r}.")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}.")
+    return float(value)
+
+
+def _check_integer_degree(name, value):
+    """Integer exponents keep these kernels real and positive semi-definite."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not math.isfinite(value)
+        or value < 1
+        or int(value) != value
+    ):
+        raise ValueError(
+            f"{name} must be an integer >= 1 (non-integer powers of negative "
+            f"numbers are not real and break positive semi-definiteness), "
+            f"got {value!r}."
+        )
+    return int(value)
+
+
+def squared_distances(X, W):
+    """Squared Euclidean distances ``|x_b - w_i|^2``, clamped at zero."""
+    sq = (X * X).sum(1)[:, None] + (W * W).sum(1)[None, :] - 2.0 * (X @ W.T)
+    return sq.clamp_(min=0.0)
+
+
+def _safe_norms(X):
+    return torch.linalg.vector_norm(X, dim=1).clamp(min=_TINY_NORM)
+
+
+class Kernel(ABC):
+    """A positive semi-definite kernel ``f(u, v)`` on rows of 2-D tensors.
+
+    Attributes
+    ----------
+    homogeneous : bool
+        Whether ``f(a u, b v) = (a b)^alpha f(u, v)`` for ``a, b > 0``. The
+        network's gains ``q`` are then redundant and kept at 1 (appendix A.4
+        of Luther & Seung).
+    """
+
+    homogeneous = False
+    name = None
+
+    @abstractmethod
+    def __call__(self, X, W):
+        """Gram matrix ``K[b, i] = f(X[b], W[i])``, shape ``(len(X), len(W))``."""
+
+    @abstractmethod
+    def diag(self, X):
+        """``f(x, x)`` for each row, shape ``(len(X),)``."""
+
+    @abstractmethod
+    def grad_second(self, X, W, K, G):
+        """``sum_b G[b, i] df(X[b], W[i])/dW[i]``, shape ``W.shape``.
+
+        ``K`` is ``self(X, W)``, passed in so it is not recomputed.
+        """
+
+    @abstractmethod
+    def diag_grad(self, W):
+        """Total derivative ``d f(w, w)/dw`` for each row, shape ``W.shape``."""
+
+    def get_params(self):
+        """Hyper-parameters as a dict (for reprs and scikit-learn baselines)."""
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_params() == other.get_params()
+
+    def __hash__(self):
+        return hash((type(self), tuple(sorted(self.get_params().items()))))
+
+
+class RBFKernel(Kernel):
+    """Gaussian kernel ``f(u, v) = exp(-gamma |u - v|^2)``.
+
+    ``gamma = 1 / (2 sigma^2)`` in the paper's notation; ``f(w, w) = 1`` and
+    ``df(x, w)/dw = 2 gamma f(x, w) (x - w)`` (Eq. 17).
+    """
+
+    name = "rbf"
+
+    def __init__(self, gamma):
+        self.gamma = _check_positive("gamma", gamma)
+
+    def get_params(self):
+        return {"gamma": self.gamma}
+
+    def __call__(self, X, W):
+        return torch.exp(-self.gamma * squared_distances(X, W))
+
+    def diag(self, X):
+        return X.new_ones(X.shape[0])
+
+    def grad_second(self, X, W, K, G):
+        GK = G * K
+        return 2.0 * self.gamma * (GK.T @ X - GK.sum(0)[:, None] * W)
+
+    def diag_grad(self, W):
+        return torch.zeros_like(W)
+
+
+class LinearKernel(Kernel):
+    """Linear kernel ``f(u, v) = u . v`` (linear similarity matching)."""
+
+    name = "linear"
+    homogeneous = True
+
+    def __call__(self, X, W):
+        return X @ W.T
+
+    def diag(self, X):
+        return (X * X).sum(1)
+
+    def grad_second(self, X, W, K, G):
+        return G.T @ X
+
+    def diag_grad(self, W):
+        return 2.0 * W
+
+
+class PolynomialKernel(Kernel):
+    """Polynomial kernel ``f(u, v) = (gamma u . v + coef0)^degree``.
+
+    Homogeneous when ``coef0 == 0``.
+    """
+
+    name = "poly"
+
+    def __init__(self, gamma, degree=3, coef0=1.0):
+        self.gamma = _check_positive("gamma", gamma)
+        self.degree = _check_integer_degree("degree", degree)
+        if isinstance(coef0, bool) or not isinstance(coef0, Real):
+            raise ValueError(f"coef0 must be a real number, got {coef0!r}.")
+        if not math.isfinite(coef0):
+            raise ValueError(f"coef0 must be finite, got {coef0!r}.")
+        self.coef0 = float(coef0)
+        self.homogeneous = self.coef0 == 0.0
+
+    def get_params(self):
+        return {"gamma": self.gamma, "degree": self.degree, "coef0": self.coef0}
+
+    def _base(self, X, W):
+        return self.gamma * (X @ W.T) + self.coef0
+
+    def __call__(self, X, W):
+        return self._base(X, W) ** self.degree
+
+    def diag(self, X):
+        return (self.gamma * (X * X).sum(1) + self.coef0) ** self.degree
+
+    def grad_second(self, X, W, K, G):
+        slope = self.degree * self.gamma * self._base(X, W) ** (self.degree - 1)
+        return (G * slope).T @ X
+
+    def diag_grad(self, W):
+        base = self.gamma * (W * W).sum(1) + self.coef0
+        scale = 2.0 * self.gamma * self.degree * base ** (self.degree - 1)
+        return scale[:, None] * W
+
+
+class PowerCosineKernel(Kernel):
+    """Power-cosine kernel ``f(u, v) = |u| |v| cos(u, v)^alpha``.
+
+    Used by the paper on MNIST; ``alpha = 1`` is the linear kernel. It is
+    homogeneous of degree 1 in each argument, and positive semi-definite for
+    integer ``alpha`` (a Schur power of the cosine matrix, rescaled by the
+    norms). Zero vectors have zero similarity with everything.
+
+    ``df(x, w)/dw = (1 - alpha) f(x, w) w / |w|^2 + alpha cos^(alpha-1) x``.
+    """
+
+    name = "power_cosine"
+    homogeneous = True
+
+    def __init__(self, alpha=3):
+        self.alpha = _check_integer_degree("degree (the power-cosine exponent alpha)", alpha)
+
+    def get_params(self):
+        return {"alpha": self.alpha}
+
+    def _cosine(self, X, W):
+        cos = (X @ W.T) / (_safe_norms(X)[:, None] * _safe_norms(W)[None, :])
+        return cos.clamp_(-1.0, 1.0)
+
+    def __call__(self, X, W):
+        norms = torch.linalg.vector_norm(X, dim=1)[:, None] * torch.linalg.vector_norm(
+            W, dim=1
+        )[None, :]
+        return norms * self._cosine(X, W) ** self.alpha
+
+    def diag(self, X):
+        return (X * X).sum(1)
+
+    def grad_second(self, X, W, K, G):
+        if self.alpha == 1:
+            return G.T @ X
+        radial = (1 - self.alpha) * (G * K).sum(0) / _safe_norms(W) ** 2
+        angular = self.alpha * (G * self._cosine(X, W) ** (self.alpha - 1)).T @ X
+        return radial[:, None] * W + angular
+
+    def diag_grad(self, W):
+        return 2.0 * W
+
+
+class CallableKernel(Kernel):
+    """A user kernel ``func(X, W, **params) -> (len(X), len(W))`` tensor.
+
+    The function must be positive semi-definite and differentiable by torch
+    autograd; derivatives are taken with autograd. Use a module-level
+    function (not a lambda) so that fitted estimators can be pickled.
+    """
+
+    name = "callable"
+
+    def __init__(self, func, params=None):
+        if not callable(func):
+            raise TypeError(f"kernel must be callable, got {type(func).__name__}.")
+        self.func = func
+        self.params = dict(params or {})
+
+    def get_params(self):
+        return {"func": self.func, **self.params}
+
+    def __hash__(self):
+        return hash((type(self), self.func))
+
+    def __call__(self, X, W):
+        K = self.func(X, W, **self.params)
+        if not isinstance(K, torch.Tensor):
+            raise TypeError(
+                f"The kernel callable must return a torch.Tensor, got {type(K).__name__}."
+            )
+        if K.shape != (X.shape[0], W.shape[0]):
+            raise ValueError(
+                f"The kernel callable returned shape {tuple(K.shape)} for inputs of "
+                f"{X.shape[0]} and {W.shape[0]} rows; expected "
+                f"{(X.shape[0], W.shape[0])}."
+            )
+        return K.to(X.dtype)
+
+    def diag(self, X, block=1024):
+        # Blocks of rows keep memory at O(block^2) instead of O(n^2).
+        blocks = [torch.diagonal(self(Xb, Xb)) for Xb in torch.split(X, block)]
+        return torch.cat(blocks) if blocks else X.new_zeros(0)
+
+    def grad_second(self, X, W, K, G):
+        with torch.enable_grad():
+            W = W.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self(X, W), W, grad_outputs=G)
+        return grad
+
+    def diag_grad(self, W):
+        with torch.enable_grad():
+            W = W.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.diag(W).sum(), W)
+        return grad
+
+
+def make_kernel(kernel, *, gamma=None, degree=3, coef0=1.0, kernel_params=None, n_features):
+    """Build a validated :class:`Kernel` from an estimator's parameters.
+
+    Parameters
+    ----------
+    kernel : {"rbf", "power_cosine", "linear", "poly"} or callable
+        Kernel name, or a function of two 2-D torch tensors returning their
+        Gram matrix (differentiable by autograd).
+    gamma : float or None
+        rbf and poly scale; ``None`` means ``1 / n_features`` (scikit-learn's
+        convention).
+    degree : int
+        Degree of poly; exponent ``alpha`` of power_cosine.
+    coef0 : float
+        Constant term of poly.
+    kernel_params : dict or None
+        Keyword arguments passed to a callable kernel.
+    n_features : int
+        Number of input features, used to resolve ``gamma=None``.
+
+    Returns
+    -------
+    Kernel
+    """
+    if callable(kernel):
+        return CallableKernel(kernel, kernel_params)
+    if kernel_params:
+        raise ValueError(
+            f"kernel_params is only used with a callable kernel; got {kernel_params!r} "
+            f"with kernel={kernel!r}. Use gamma, degree and coef0 for built-in kernels."
+        )
+    if gamma is None and kernel in ("rbf", "poly"):
+        gamma = 1.0 / n_features
+    if kernel == "rbf":
+        return RBFKernel(gamma)
+    if kernel == "linear":
+        return LinearKernel()
+    if kernel == "poly":
+        return PolynomialKernel(gamma, degree, coef0)
+    if kernel == "power_cosine":
+        return PowerCosineKernel(degree)
+    raise ValueError(
+        f"Unknown kernel {kernel!r}; expected one of {KERNEL_NAMES} or a callable."
+    )

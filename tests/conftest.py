@@ -1,0 +1,42 @@
+import os
+
+# Lets scikit-learn's array-API check (array_api_dispatch with NumPy inputs)
+# run instead of skipping; scipy reads this once, at import.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_moons
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+DEVICES = ["cpu", pytest.param("cuda", marks=[CUDA, pytest.mark.cuda])]
+
+
+@pytest.fixture(autouse=True)
+def global_torch_rng_untouched():
+    """The package draws randomness from local generators only."""
+    before = torch.random.get_rng_state()
+    yield
+    assert torch.equal(torch.random.get_rng_state(), before), (
+        "the global torch RNG state was changed"
+    )
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def moons():
+    """The paper's half moons: 1600 points, noise 0.1, centred."""
+    X, y = make_moons(n_samples=1600, noise=0.1, random_state=0)
+    return X - X.mean(0), y
+
+
+@pytest.fixture(scope="session")
+def small_data():
+    rng = np.random.RandomState(0)
+    return rng.normal(size=(120, 4))

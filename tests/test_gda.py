@@ -1,0 +1,102 @@
+"""The network math (Eqs. 8-15) against autograd and linear algebra."""
+
+import pytest
+import torch
+
+from sklearn_ksm import _gda
+from sklearn_ksm.kernels import (
+    CallableKernel,
+    LinearKernel,
+    PolynomialKernel,
+    PowerCosineKernel,
+    RBFKernel,
+)
+
+
+def softplus_kernel(X, W):
+    """A non-homogeneous PSD kernel known only through autograd."""
+    return (X @ W.T) + torch.exp(-0.5 * torch.cdist(X, W) ** 2)
+
+
+KERNELS = [
+    RBFKernel(0.8),
+    LinearKernel(),
+    PolynomialKernel(0.5, degree=3, coef0=1.0),
+    PowerCosineKernel(3),
+    CallableKernel(softplus_kernel),
+]
+
+
+def random_network(n_inputs=3, n_neurons=5, n_batch=7, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    rand = lambda *shape: torch.randn(*shape, generator=gen, dtype=torch.float64)  # noqa: E731
+    A = rand(n_neurons, n_neurons)
+    L = A @ A.T / n_neurons  # symmetric positive semi-definite, as in training
+    q = 0.5 + torch.rand(n_neurons, generator=gen, dtype=torch.float64)
+    return _gda.NetworkState(rand(n_neurons, n_inputs), q, L), rand(n_batch, n_inputs)
+
+
+def energy_of(kernel, W, q, L, X, Y, reg):
+    K = kernel(X, W)
+    return _gda.energy(Y, K, kernel.diag(W), q, L, reg)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+def test_closed_form_updates_equal_autograd_of_energy(kernel):
+    """Eqs. 13-15 are the gradients of the batch energy (Eq. 8) at the solved y."""
+    (W, q, L), X = random_network()
+    reg = 1e-3
+    Y = _gda.response_solve(_gda.drive(q, kernel(X, W)), L, reg)
+    params = [t.clone().requires_grad_(True) for t in (W, q, L)]
+    gW, gq, gL = torch.autograd.grad(energy_of(kernel, *params, X, Y, reg), params)
+    K = kernel(X, W)
+    tol = dict(rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(_gda.grad_W(kernel, X, W, K, Y, q), gW, **tol)
+    torch.testing.assert_close(_gda.grad_q(Y, K, q, kernel.diag(W)), gq, **tol)
+    torch.testing.assert_close(_gda.grad_L(Y, L), gL, **tol)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+def test_solved_response_zeroes_energy_gradient(kernel):
+    (W, q, L), X = random_network(seed=1)
+    Y = _gda.response_solve(_gda.drive(q, kernel(X, W)), L, 1e-3).requires_grad_(True)
+    (gY,) = torch.autograd.grad(energy_of(kernel, W, q, L, X, Y, 1e-3), Y)
+    assert gY.abs().max() < 1e-10 * max(1.0, Y.abs().max().item())
+
+
+def test_dynamics_converge_to_closed_form():
+    (W, q, L), X = random_network(seed=2)
+    L = L + torch.eye(len(L), dtype=L.dtype)  # well conditioned, as after training
+    d = _gda.drive(q, RBFKernel(0.8)(X, W))
+    Y_dyn, n_iter = _gda.response_dynamics(d, L, 1e-3)
+    assert n_iter < _gda.DYNAMICS_MAX_ITER
+    torch.testing.assert_close(Y_dyn, _gda.response_solve(d, L, 1e-3), rtol=1e-5, atol=1e-6)
+
+
+def test_response_solve_reports_failure_as_nan_not_exception():
+    (W, q, L), X = random_network(seed=3)
+    bad_L = -torch.eye(len(L), dtype=L.dtype)  # L + reg I is not positive definite
+    Y = _gda.response_solve(_gda.drive(q, LinearKernel()(X, W)), bad_L, 1e-3)
+    assert torch.isnan(Y).all()
+
+
+@pytest.mark.parametrize("learn_gains", [True, False])
+def test_step_follows_eq_10_and_keeps_lateral_psd(learn_gains):
+    kernel = RBFKernel(0.8)
+    state, X = random_network(seed=4)
+    rates = _gda.LearningRates(0.05, 0.02, 0.3)
+    new, e = _gda.gda_step(state, X, kernel=kernel, rates=rates, reg=1e-3, learn_gains=learn_gains)
+    W, q, L = state
+    K = kernel(X, W)
+    Y = _gda.response_solve(_gda.drive(q, K), L, 1e-3)
+    torch.testing.assert_close(e, _gda.energy(Y, K, kernel.diag(W), q, L, 1e-3))
+    expected_W = W - (0.05 / q**2)[:, None] * _gda.grad_W(kernel, X, W, K, Y, q)
+    torch.testing.assert_close(new.W, expected_W)
+    if learn_gains:
+        torch.testing.assert_close(new.q, q - 0.02 * _gda.grad_q(Y, K, q, kernel.diag(W)))
+    else:
+        assert new.q is q
+    torch.testing.assert_close(new.L, (1 - 0.15) * L + 0.15 * Y.T @ Y / len(X))
+    assert torch.linalg.eigvalsh(new.L).min() > -1e-12
+    # The step is functional: the old state is untouched.
+    assert not torch.equal(new.W, W)

@@ -1,0 +1,348 @@
+"""Behaviour of HebbianKernelSimilarityMatching against oracles."""
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.kernel_approximation import Nystroem
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import sklearn_ksm._hebbian as hebbian_module
+from sklearn_ksm import HebbianKernelSimilarityMatching, TrainingDivergedError
+from sklearn_ksm.metrics import kernel_approximation_error
+
+from .conftest import CUDA
+
+GAMMA_MOONS = 1 / (2 * 0.3**2)  # the paper's sigma = 0.3
+
+
+def rbf_callable(X, W, gamma):
+    return torch.exp(-gamma * torch.cdist(X, W) ** 2)
+
+
+def fitted_snapshot(est):
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(est).items()}
+
+
+def assert_same_state(est, snapshot):
+    assert set(vars(est)) == set(snapshot)
+    for key, value in snapshot.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(getattr(est, key), value, err_msg=key)
+        else:
+            assert getattr(est, key) == value, key
+
+
+@pytest.fixture(scope="module")
+def fitted(small_data):
+    return HebbianKernelSimilarityMatching(6, max_iter=5, random_state=0).fit(small_data)
+
+
+# ---------------------------------------------------------------- oracles
+
+
+def test_linear_kernel_learns_principal_subspace():
+    """Linear kernel = linear similarity matching: Y Y^T -> best rank-N of X X^T.
+
+    Data: 10-D Gaussian whose covariance has eigenvalues (9, 7, 5) then 0.1,
+    so the top-3 subspace is well separated. The tolerance (2% relative
+    Frobenius error on Y Y^T) covers the stabiliser's bias, about
+    reg / smallest kept eigenvalue = 2e-4, and the stochastic fluctuation of
+    the final SGD phase at rate 3e-4.
+    """
+    rng = np.random.RandomState(0)
+    basis, _ = np.linalg.qr(rng.normal(size=(10, 10)))
+    scales = np.sqrt([9, 7, 5] + [0.1] * 7)
+    X = (rng.normal(size=(2000, 10)) * scales) @ basis.T
+    est = HebbianKernelSimilarityMatching(3, kernel="linear", max_iter=100, random_state=0)
+    Y = est.fit_transform(X)
+    K = X @ X.T
+    eigenvalues, eigenvectors = np.linalg.eigh(K)
+    top = eigenvectors[:, -3:]
+    K_best = (top * eigenvalues[-3:]) @ top.T
+    assert np.linalg.norm(Y @ Y.T - K_best) / np.linalg.norm(K_best) < 0.02
+    # The learned filters span the top principal subspace of the inputs.
+    F = np.linalg.lstsq(X, Y, rcond=None)[0]  # y = F^T x
+    projector = basis[:, :3] @ basis[:, :3].T
+    assert np.linalg.norm(F - projector @ F) / np.linalg.norm(F) < 0.02
+    np.testing.assert_array_equal(est.gains_, 1.0)  # homogeneous: q stays 1
+
+
+def test_half_moons_default_fit_beats_uniform_nystroem(moons):
+    X, _ = moons
+    est = HebbianKernelSimilarityMatching(16, kernel="rbf", gamma=GAMMA_MOONS, random_state=0)
+    error = kernel_approximation_error(X, est.fit_transform(X), kernel="rbf", gamma=GAMMA_MOONS)
+    nystroem = Nystroem(gamma=GAMMA_MOONS, n_components=16, random_state=0).fit(X)
+    error_nystroem = kernel_approximation_error(
+        X, nystroem.transform(X), kernel="rbf", gamma=GAMMA_MOONS
+    )
+    assert error <= 0.25
+    assert error < error_nystroem
+
+
+def test_callable_kernel_trains_like_the_built_in_one(small_data):
+    """Autograd derivatives (callable) and closed forms (built-in) agree."""
+    params = dict(n_components=5, max_iter=3, batch_size=16, random_state=0)
+    builtin = HebbianKernelSimilarityMatching(kernel="rbf", gamma=0.3, **params).fit(small_data)
+    custom = HebbianKernelSimilarityMatching(
+        kernel=rbf_callable, kernel_params={"gamma": 0.3}, **params
+    ).fit(small_data)
+    for name in ("components_", "gains_", "lateral_weights_"):
+        np.testing.assert_allclose(getattr(custom, name), getattr(builtin, name), rtol=1e-9)
+
+
+def test_dynamics_inference_matches_closed_form(fitted, small_data):
+    dynamics = clone(fitted).set_params(inference="dynamics")
+    dynamics.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
+    np.testing.assert_allclose(
+        dynamics.transform(small_data), fitted.transform(small_data), rtol=1e-4, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("kernel", ["linear", "power_cosine"])
+def test_homogeneous_kernels_keep_unit_gains(kernel, small_data):
+    est = HebbianKernelSimilarityMatching(4, kernel=kernel, max_iter=3, random_state=0)
+    np.testing.assert_array_equal(est.fit(small_data).gains_, 1.0)
+
+
+def test_rbf_learns_gains(fitted):
+    assert not np.allclose(fitted.gains_, 1.0)
+
+
+def test_score_is_minus_relative_kernel_error(fitted, small_data):
+    Y = fitted.transform(small_data)
+    K = np.exp(-fitted.kernel_.gamma * ((small_data[:, None] - small_data[None]) ** 2).sum(-1))
+    expected = np.linalg.norm(K - Y @ Y.T) / np.linalg.norm(K)
+    assert fitted.score(small_data) == pytest.approx(-expected, rel=1e-10)
+
+
+# ------------------------------------------------------ fit / partial_fit
+
+
+def test_partial_fit_step_equals_fit_step(small_data):
+    """One full-batch step: fit and partial_fit share the step and the init."""
+    params = dict(n_components=5, batch_size=len(small_data), random_state=3)
+    fit = HebbianKernelSimilarityMatching(max_iter=1, **params).fit(small_data)
+    partial = HebbianKernelSimilarityMatching(**params).partial_fit(small_data)
+    for name in ("components_", "gains_", "lateral_weights_", "objective_history_"):
+        np.testing.assert_allclose(getattr(partial, name), getattr(fit, name), rtol=1e-10)
+
+
+def test_partial_fit_continues_and_counts(small_data):
+    est = HebbianKernelSimilarityMatching(5, batch_size=32, random_state=0)
+    est.partial_fit(small_data)
+    first = fitted_snapshot(est)
+    est.partial_fit(small_data[:50])
+    assert (est.n_steps_, est.n_samples_seen_, est.n_iter_) == (4 + 2, 120 + 50, 2)
+    assert len(est.objective_history_) == est.n_steps_
+    np.testing.assert_array_equal(est.objective_history_[:4], first["objective_history_"])
+    assert not np.array_equal(est.components_, first["components_"])
+
+
+def test_fit_counters_and_history(small_data):
+    est = HebbianKernelSimilarityMatching(5, batch_size=32, max_iter=3, random_state=0)
+    est.fit(small_data)
+    assert (est.n_iter_, est.n_steps_, est.n_samples_seen_) == (3, 12, 360)
+    assert est.objective_history_.shape == (12,) and np.isfinite(est.objective_history_).all()
+    # fit starts cold: a second fit gives the same model, not a continued one.
+    again = fitted_snapshot(est.fit(small_data))
+    np.testing.assert_array_equal(again["components_"], est.components_)
+
+
+def test_early_stopping_decays_then_stops(moons):
+    X, _ = moons
+    est = HebbianKernelSimilarityMatching(
+        8, gamma=GAMMA_MOONS, max_iter=500, tol=1e-2, max_no_improvement=20, random_state=0
+    ).fit(X)
+    assert est.n_iter_ < 500
+    assert est.n_steps_ == len(est.objective_history_) < 500 * 25
+
+
+def test_random_state_reproducible_and_seed_dependent(small_data):
+    a = HebbianKernelSimilarityMatching(4, max_iter=2, random_state=7).fit(small_data)
+    b = HebbianKernelSimilarityMatching(4, max_iter=2, random_state=7).fit(small_data)
+    c = HebbianKernelSimilarityMatching(4, max_iter=2, random_state=8).fit(small_data)
+    np.testing.assert_array_equal(a.transform(small_data), b.transform(small_data))
+    assert not np.allclose(a.components_, c.components_)
+
+
+@pytest.mark.parametrize("init", ["random", "sample"])
+def test_init_options(init, small_data):
+    est = HebbianKernelSimilarityMatching(4, init=init, max_iter=1, random_state=0)
+    assert est.fit(small_data).components_.shape == (4, 4)
+
+
+def test_init_array_is_used(small_data):
+    W0 = small_data[:3].copy()
+    est = HebbianKernelSimilarityMatching(3, init=W0, max_iter=1, learning_rate=1e-12,
+                                          learning_rate_gain=0.0).fit(small_data)  # fmt: skip
+    np.testing.assert_allclose(est.components_, W0, rtol=1e-9)
+    with pytest.raises(ValueError, match="init has shape"):
+        clone(est).set_params(n_components=4).fit(small_data)
+
+
+def test_verbose_prints_progress(small_data, capsys):
+    HebbianKernelSimilarityMatching(3, max_iter=2, verbose=1, random_state=0).fit(small_data)
+    assert "epoch 2/2" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- outputs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_preserved(dtype, small_data):
+    X = small_data.astype(dtype)
+    est = HebbianKernelSimilarityMatching(4, max_iter=2, random_state=0).fit(X)
+    assert est.components_.dtype == dtype and est.transform(X).dtype == dtype
+    assert est.transform(small_data.astype(np.float32)).dtype == np.float32
+
+
+def test_transform_in_blocks_equals_whole(fitted, small_data, monkeypatch):
+    whole = fitted.transform(small_data)
+    monkeypatch.setattr(hebbian_module, "TRANSFORM_BLOCK", 7)
+    np.testing.assert_allclose(fitted.transform(small_data), whole, rtol=1e-12, atol=1e-14)
+
+
+def test_pickle_round_trip_is_bitwise(fitted, small_data):
+    loaded = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(loaded.transform(small_data), fitted.transform(small_data))
+
+
+def test_callable_kernel_model_pickles(small_data):
+    est = HebbianKernelSimilarityMatching(
+        3, kernel=rbf_callable, kernel_params={"gamma": 0.5}, max_iter=1, random_state=0
+    ).fit(small_data)
+    loaded = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(loaded.transform(small_data), est.transform(small_data))
+
+
+def test_pipeline_and_grid_search_without_scoring(small_data):
+    pipe = make_pipeline(
+        StandardScaler(), HebbianKernelSimilarityMatching(4, max_iter=3, random_state=0)
+    )
+    search = GridSearchCV(pipe, {"hebbiankernelsimilaritymatching__gamma": [0.05, 0.5]}, cv=2)
+    search.fit(small_data)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.transform(small_data).shape == (len(small_data), 4)
+
+
+# -------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "X, error, match",
+    [
+        (np.array([[1.0, np.nan, 0.0, 1.0]]), ValueError, "NaN"),
+        (np.array([[1.0, np.inf, 0.0, 1.0]]), ValueError, "infinity"),
+        (sp.csr_matrix(np.eye(4)), TypeError, "[Ss]parse"),
+        (np.ones(4), ValueError, "2D array"),
+        (np.empty((0, 4)), ValueError, "0 sample"),
+        (np.array([["a", "b", "c", "d"]], dtype=object), ValueError, "convert"),
+    ],
+    ids=["nan", "inf", "sparse", "1d", "empty", "strings"],
+)
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "transform"])
+def test_bad_input_is_rejected_and_model_untouched(fitted, method, X, error, match):
+    est = pickle.loads(pickle.dumps(fitted))
+    before = fitted_snapshot(est)
+    with pytest.raises(error, match=match):
+        getattr(est, method)(X)
+    assert_same_state(est, before)
+
+
+@pytest.mark.parametrize("method", ["partial_fit", "transform", "score"])
+def test_wrong_number_of_features(fitted, small_data, method):
+    est = pickle.loads(pickle.dumps(fitted))
+    before = fitted_snapshot(est)
+    with pytest.raises(ValueError, match="features"):
+        getattr(est, method)(small_data[:, :3])
+    assert_same_state(est, before)
+
+
+@pytest.mark.parametrize(
+    "params, error",
+    [
+        ({"n_components": 0}, ValueError),
+        ({"kernel": "sigmoid"}, ValueError),
+        ({"learning_rate_lateral": 3.0}, ValueError),
+        ({"reg": -1.0}, ValueError),
+        ({"degree": 2.5, "kernel": "power_cosine"}, ValueError),
+        ({"device": "tpu"}, ValueError),
+        ({"kernel_params": {"gamma": 1.0}}, ValueError),
+    ],
+)
+def test_invalid_parameters_are_rejected_and_model_untouched(fitted, small_data, params, error):
+    est = pickle.loads(pickle.dumps(fitted)).set_params(**params)
+    before = fitted_snapshot(est)
+    with pytest.raises(error):
+        est.fit(small_data)
+    assert_same_state(est, before)
+
+
+def test_divergence_stops_with_clear_error_and_finite_state(small_data):
+    est = HebbianKernelSimilarityMatching(
+        8, learning_rate=1000.0, learning_rate_gain=1000.0, max_iter=50, random_state=0
+    )
+    with pytest.raises(TrainingDivergedError, match=r"diverged.*step \d+.*smaller learning"):
+        est.fit(small_data)
+    for name in ("components_", "gains_", "lateral_weights_", "objective_history_"):
+        assert np.isfinite(getattr(est, name)).all(), name
+    assert len(est.objective_history_) == est.n_steps_ > 0
+    assert np.isfinite(est.transform(small_data)).all()
+
+
+def test_interrupted_fit_keeps_previous_model(fitted, small_data, monkeypatch):
+    est = pickle.loads(pickle.dumps(fitted))
+    before = fitted_snapshot(est)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hebbian_module._gda, "gda_step", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(small_data)
+    assert_same_state(est, before)
+
+
+# ---------------------------------------------------------------- devices
+
+
+def test_unavailable_cuda_is_an_error_for_fit_and_a_fallback_for_transform(
+    fitted, small_data, monkeypatch
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    expected = fitted.transform(small_data)
+    est = pickle.loads(pickle.dumps(fitted)).set_params(device="cuda")
+    with pytest.warns(RuntimeWarning, match="using the CPU"):
+        np.testing.assert_array_equal(est.transform(small_data), expected)
+    with pytest.raises(ValueError, match="not available"):
+        est.fit(small_data)
+
+
+def test_fit_on_device_matches_cpu(device, small_data):
+    params = dict(n_components=5, max_iter=3, random_state=0)
+    cpu = HebbianKernelSimilarityMatching(device="cpu", **params).fit(small_data)
+    other = HebbianKernelSimilarityMatching(device=device, **params).fit(small_data)
+    np.testing.assert_allclose(other.components_, cpu.components_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(
+        other.transform(small_data), cpu.transform(small_data), rtol=1e-6, atol=1e-8
+    )
+
+
+@CUDA
+@pytest.mark.cuda
+def test_model_fitted_on_cuda_loads_on_cpu_only_machine(small_data, monkeypatch):
+    est = HebbianKernelSimilarityMatching(5, device="cuda", max_iter=3, random_state=0)
+    est.fit(small_data.astype(np.float32))
+    expected = est.transform(small_data.astype(np.float32))
+    blob = pickle.dumps(est)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = pickle.loads(blob)
+    with pytest.warns(RuntimeWarning, match="using the CPU"):
+        Y = loaded.transform(small_data.astype(np.float32))
+    np.testing.assert_allclose(Y, expected, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,141 @@
+"""Kernels against naive references and autograd."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics.pairwise import linear_kernel, polynomial_kernel, rbf_kernel
+
+from sklearn_ksm.kernels import (
+    CallableKernel,
+    LinearKernel,
+    PolynomialKernel,
+    PowerCosineKernel,
+    RBFKernel,
+    make_kernel,
+)
+
+
+def rbf_torch(X, W, gamma=0.7):
+    return torch.exp(-gamma * torch.cdist(X, W) ** 2)
+
+
+KERNELS = [
+    RBFKernel(0.7),
+    LinearKernel(),
+    PolynomialKernel(0.3, degree=3, coef0=0.5),
+    PolynomialKernel(0.3, degree=2, coef0=0.0),
+    PowerCosineKernel(1),
+    PowerCosineKernel(2),
+    PowerCosineKernel(3),
+    CallableKernel(rbf_torch, {"gamma": 0.7}),
+]
+
+
+def naive_power_cosine(X, W, alpha):
+    out = np.empty((len(X), len(W)))
+    for b, x in enumerate(X):
+        for i, w in enumerate(W):
+            nx, nw = np.linalg.norm(x), np.linalg.norm(w)
+            out[b, i] = 0.0 if nx * nw == 0 else nx * nw * (x @ w / (nx * nw)) ** alpha
+    return out
+
+
+@pytest.fixture
+def points():
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(9, 4, generator=gen, dtype=torch.float64)
+    W = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    return X, W
+
+
+def test_gram_matrices_match_references(points):
+    X, W = points
+    Xn, Wn = X.numpy(), W.numpy()
+    np.testing.assert_allclose(RBFKernel(0.7)(X, W), rbf_kernel(Xn, Wn, gamma=0.7), rtol=1e-12)
+    np.testing.assert_allclose(LinearKernel()(X, W), linear_kernel(Xn, Wn), rtol=1e-12)
+    np.testing.assert_allclose(
+        PolynomialKernel(0.3, 3, 0.5)(X, W),
+        polynomial_kernel(Xn, Wn, degree=3, gamma=0.3, coef0=0.5),
+        rtol=1e-12,
+    )
+    for alpha in (1, 2, 3, 4):
+        np.testing.assert_allclose(
+            PowerCosineKernel(alpha)(X, W), naive_power_cosine(Xn, Wn, alpha), rtol=1e-10
+        )
+    np.testing.assert_allclose(PowerCosineKernel(1)(X, W), linear_kernel(Xn, Wn), rtol=1e-10)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+def test_diag_is_gram_diagonal(kernel, points):
+    X, _ = points
+    torch.testing.assert_close(kernel.diag(X), torch.diagonal(kernel(X, X)), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+def test_gram_is_positive_semidefinite(kernel, points):
+    X, W = points
+    Z = torch.cat([X, W])
+    eigenvalues = torch.linalg.eigvalsh(kernel(Z, Z))
+    assert eigenvalues.min() > -1e-10 * eigenvalues.max()
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+def test_closed_form_derivatives_equal_autograd(kernel, points):
+    X, W = points
+    G = torch.randn(len(X), len(W), generator=torch.Generator().manual_seed(1), dtype=X.dtype)
+    Wg = W.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(kernel(X, Wg), Wg, grad_outputs=G)
+    torch.testing.assert_close(kernel.grad_second(X, W, kernel(X, W), G), expected,
+                               rtol=1e-10, atol=1e-12)  # fmt: skip
+    Wg = W.clone().requires_grad_(True)
+    (expected_diag,) = torch.autograd.grad(torch.diagonal(kernel(Wg, Wg)).sum(), Wg)
+    torch.testing.assert_close(kernel.diag_grad(W), expected_diag, rtol=1e-10, atol=1e-12)
+
+
+def test_power_cosine_zero_vectors_are_finite():
+    kernel = PowerCosineKernel(3)
+    X = torch.tensor([[0.0, 0.0], [1.0, 2.0]], dtype=torch.float64)
+    W = torch.tensor([[0.0, 0.0], [2.0, -1.0]], dtype=torch.float64)
+    K = kernel(X, W)
+    assert torch.equal(K[0], torch.zeros(2, dtype=torch.float64))
+    assert torch.isfinite(kernel.grad_second(X, W, K, torch.ones_like(K))).all()
+
+
+def test_homogeneity_flags():
+    assert LinearKernel().homogeneous and PowerCosineKernel(3).homogeneous
+    assert PolynomialKernel(1.0, 2, 0.0).homogeneous
+    assert not PolynomialKernel(1.0, 2, 1.0).homogeneous and not RBFKernel(1.0).homogeneous
+    # The flag is a real property of the function: f(a u, b v) = (a b)^d f(u, v).
+    X = torch.randn(3, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    for kernel, d in [(LinearKernel(), 1), (PowerCosineKernel(3), 1), (PolynomialKernel(1, 2, 0), 2)]:
+        torch.testing.assert_close(kernel(2 * X, 3 * X), 6**d * kernel(X, X))
+
+
+def test_make_kernel_resolves_gamma_like_scikit_learn():
+    assert make_kernel("rbf", n_features=4).gamma == 0.25
+    assert make_kernel("poly", gamma=2.0, n_features=4).gamma == 2.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"kernel": "power_cosine", "degree": 2.5}, "integer"),
+        ({"kernel": "poly", "degree": 1.5}, "integer"),
+        ({"kernel": "rbf", "kernel_params": {"a": 1}}, "only used with a callable"),
+        ({"kernel": "rbf", "gamma": float("inf")}, "finite"),
+        ({"kernel": "sigmoid"}, "Unknown kernel"),
+    ],
+)
+def test_make_kernel_rejects_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_kernel(n_features=3, **kwargs)
+
+
+def test_callable_kernel_output_is_validated(points):
+    X, W = points
+    with pytest.raises(ValueError, match="returned shape"):
+        CallableKernel(lambda A, B: A @ A.T)(X, W)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        CallableKernel(lambda A, B: (A @ B.T).numpy())(X, W)
+    with pytest.raises(TypeError, match="callable"):
+        CallableKernel("rbf")
