@@ -48,7 +48,7 @@ fig, axes = plt.subplots(1, 4, figsize=(16, 4), sharex=True, sharey=True)
 axes[0].scatter(*X.T, c=labels, s=4, cmap="coolwarm", alpha=0.4)
 axes[0].scatter(*ksm.components_.T, c="k", marker="x", s=60)
 axes[0].set_title("data and learned landmarks")
-for ax, neuron in zip(axes[1:], range(3)):
+for ax, neuron in zip(axes[1:], range(3), strict=True):
     limit = np.abs(Y[:, neuron]).max()
     ax.scatter(*X.T, c=Y[:, neuron], s=4, cmap="bwr", vmin=-limit, vmax=limit)
     ax.scatter(*ksm.components_[neuron], c="k", marker="x", s=60)

@@ -93,11 +93,7 @@ def response_dynamics(drive, L, reg, rtol=DYNAMICS_RTOL, max_iter=DYNAMICS_MAX_I
 
 def energy(Y, K, kdiag, q, L, reg):
     """Minibatch mean of the per-sample energy, Eq. 8 (a 0-d tensor)."""
-    per_sample = (
-        -(Y * K * q).sum(1)
-        + 0.5 * ((Y @ L) * Y).sum(1)
-        + 0.5 * reg * (Y * Y).sum(1)
-    )
+    per_sample = -(Y * K * q).sum(1) + 0.5 * ((Y @ L) * Y).sum(1) + 0.5 * reg * (Y * Y).sum(1)
     constant = 0.5 * (q * q * kdiag).sum() - 0.25 * (L * L).sum()
     return per_sample.mean() + constant
 

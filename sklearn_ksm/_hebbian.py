@@ -1,7 +1,6 @@
 """HebbianKernelSimilarityMatching: the scikit-learn API layer."""
 
 import math
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,26 +11,23 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _gda
-from ._device import resolve_device, to_numpy, to_tensor
-from ._solver import PlateauMonitor, Schedule, TrainingDivergedError, train
+from ._base import FLOAT_DTYPES, NetworkEstimatorMixin
+from ._device import resolve_device, to_tensor
+from ._solver import PlateauMonitor, Schedule
 from .kernels import KERNEL_NAMES, make_kernel
 from .metrics import kernel_approximation_error
 
-# Rows per block in transform: memory is O(block x n_components) whatever the
-# number of rows, and blocks are large enough to keep the device busy.
-TRANSFORM_BLOCK = 4096
 # Rows of the seeded subsample on which score() computes the kernel error
 # (the error needs an O(n^2) kernel matrix, computed in blocks).
 SCORE_MAX_SAMPLES = 2000
 
 
 class HebbianKernelSimilarityMatching(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    NetworkEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """Kernel similarity matching with a Hebbian/anti-Hebbian network.
 
@@ -187,6 +183,8 @@ default="random"
     (200, 8)
     """
 
+    _state_attributes = ("components_", "gains_", "lateral_weights_")
+
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "kernel": [StrOptions(set(KERNEL_NAMES)), callable],
@@ -276,27 +274,7 @@ default="random"
         self : object
             Fitted estimator.
         """
-        with self._transaction():
-            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=True)
-            kernel, device = self._make_kernel(X.shape[1]), resolve_device(self.device)
-            generator = self._generator()
-            state = self._initial_state(X, device, generator)
-            n_batches = math.ceil(X.shape[0] / self.batch_size)
-            schedule = Schedule(
-                self._rates(),
-                self.learning_rate_decay,
-                decay_step=math.ceil(self.decay_start * self.max_iter * n_batches),
-            )
-            monitor = None
-            if self.max_no_improvement is not None:
-                alpha = min(1.0, self.batch_size / (X.shape[0] + 1))
-                monitor = PlateauMonitor(self.tol, self.max_no_improvement, alpha)
-            self._train(
-                X, state, kernel, device,
-                max_epochs=self.max_iter, schedule=schedule, generator=generator,
-                monitor=monitor, previous=None,
-            )  # fmt: skip
-        return self
+        return self._fit_network(X)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -320,106 +298,58 @@ default="random"
         self : object
             Fitted estimator.
         """
-        first_call = not hasattr(self, "components_")
-        with self._transaction():
-            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first_call)
-            if first_call:
-                kernel, device = self._make_kernel(X.shape[1]), resolve_device(self.device)
-                state = self._initial_state(X, device, self._generator())
-                previous = None
-            else:
-                kernel, device = self.kernel_, resolve_device(self.device, fallback=True)
-                X = X.astype(self.components_.dtype, copy=False)
-                state = self._fitted_state(device, X.dtype)
-                previous = self
-            self._train(
-                X, state, kernel, device,
-                max_epochs=1, schedule=Schedule(self._rates()), generator=None,
-                monitor=None, previous=previous,
-            )  # fmt: skip
-        return self
+        return self._partial_fit_network(X)
 
-    def _train(self, X, state, kernel, device, *, previous, **loop_options):
-        def step(state, X_batch, rates):
-            return _gda.gda_step(
-                state, X_batch, kernel=kernel, rates=rates, reg=self.reg,
-                learn_gains=self._learns_gains(kernel), inference=self.inference,
-            )  # fmt: skip
+    # ------------------------------------------------------ network hooks
 
-        offset = previous.n_steps_ if previous is not None else 0
-        try:
-            result = train(
-                step, state, to_tensor(X, device), batch_size=self.batch_size,
-                step_offset=offset, verbose=self.verbose, name=type(self).__name__,
-                **loop_options,
-            )  # fmt: skip
-        except TrainingDivergedError as error:
-            # Keep the last finite state (never NaNs), then report.
-            self._publish(error.result, kernel, previous)
-            raise
-        self._publish(result, kernel, previous)
-
-    def _publish(self, result, kernel, previous):
-        """Store a training result as the fitted numpy attributes, all at once.
-
-        ``previous`` is the estimator being continued by ``partial_fit`` (its
-        counters and history are extended), or None for a cold start.
-        """
-        W, q, L = (to_numpy(t) for t in result.state)
-        objective, n_steps, n_seen = result.objective, result.n_steps, result.n_samples
-        n_iter = result.n_epochs
-        if previous is not None:
-            objective = np.concatenate([previous.objective_history_, objective])
-            n_steps += previous.n_steps_
-            n_seen += previous.n_samples_seen_
-            n_iter = previous.n_iter_ + 1
-        self.components_, self.gains_, self.lateral_weights_ = W, q, L
-        self.kernel_ = kernel
-        self.n_iter_ = n_iter
-        self.n_steps_ = n_steps
-        self.n_samples_seen_ = n_seen
-        self.objective_history_ = objective
-
-    @contextmanager
-    def _transaction(self):
-        """Restore every attribute if the body raises (bad input, interrupt).
-
-        A divergence is the exception: it deliberately stores the last finite
-        state before raising.
-        """
-        saved = self.__dict__.copy()
-        try:
-            yield
-        except TrainingDivergedError:
-            raise
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-
-    # ---------------------------------------------------------- set-up
-
-    def _make_kernel(self, n_features):
-        return make_kernel(
+    def _configure(self, X):
+        self.kernel_ = make_kernel(
             self.kernel,
             gamma=self.gamma,
             degree=self.degree,
             coef0=self.coef0,
             kernel_params=self.kernel_params,
-            n_features=n_features,
+            n_features=X.shape[1],
         )
 
-    def _learns_gains(self, kernel):
-        return not kernel.homogeneous and self.learning_rate_gain > 0
+    def _step_function(self):
+        kernel, reg, inference = self.kernel_, self.reg, self.inference
+        learn_gains = not kernel.homogeneous and self.learning_rate_gain > 0
+
+        def step(state, X_batch, rates):
+            return _gda.gda_step(
+                state, X_batch, kernel=kernel, rates=rates, reg=reg,
+                learn_gains=learn_gains, inference=inference,
+            )  # fmt: skip
+
+        return step
 
     def _rates(self):
         return _gda.LearningRates(
             self.learning_rate, self.learning_rate_gain, self.learning_rate_lateral
         )
 
-    def _generator(self):
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        return torch.Generator().manual_seed(int(seed))
+    def _fit_schedule(self, n_samples):
+        n_batches = math.ceil(n_samples / self.batch_size)
+        schedule = Schedule(
+            self._rates(),
+            self.learning_rate_decay,
+            decay_step=math.ceil(self.decay_start * self.max_iter * n_batches),
+        )
+        monitor = None
+        if self.max_no_improvement is not None:
+            alpha = min(1.0, self.batch_size / (n_samples + 1))
+            monitor = PlateauMonitor(self.tol, self.max_no_improvement, alpha)
+        return schedule, monitor
+
+    def _stream_schedule(self):
+        return Schedule(self._rates())
+
+    def _respond(self, state, X_block):
+        return _gda.transform_batch(
+            _gda.NetworkState(*state), X_block, kernel=self.kernel_, reg=self.reg,
+            inference=self.inference,
+        )  # fmt: skip
 
     def _initial_state(self, X, device, generator):
         """Landmarks from ``init``; gains 1 and lateral weights I (the paper's)."""
@@ -440,17 +370,7 @@ default="random"
                     f"init has shape {W.shape}; expected (n_components, n_features) = {shape}."
                 )
         tensor = lambda a: to_tensor(np.asarray(a, dtype=X.dtype), device)  # noqa: E731
-        return _gda.NetworkState(
-            tensor(W), tensor(np.ones(shape[0])), tensor(np.eye(shape[0]))
-        )
-
-    def _fitted_state(self, device, dtype):
-        return _gda.NetworkState(
-            *(
-                to_tensor(np.asarray(a, dtype=dtype), device)
-                for a in (self.components_, self.gains_, self.lateral_weights_)
-            )
-        )
+        return _gda.NetworkState(tensor(W), tensor(np.ones(shape[0])), tensor(np.eye(shape[0])))
 
     # ------------------------------------------------------------ predict
 
@@ -470,28 +390,7 @@ default="random"
         Y : ndarray of shape (n_samples, n_components)
             Responses of the output neurons.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self._transform(X)
-
-    def _transform(self, X):
-        device = resolve_device(self.device, fallback=True)
-        state = self._fitted_state(device, X.dtype)
-        Y = np.empty((X.shape[0], self.components_.shape[0]), dtype=X.dtype)
-        for start in range(0, X.shape[0], TRANSFORM_BLOCK):
-            block = to_tensor(X[start : start + TRANSFORM_BLOCK], device)
-            Y_block = _gda.transform_batch(
-                state, block, kernel=self.kernel_, reg=self.reg, inference=self.inference
-            )
-            Y[start : start + TRANSFORM_BLOCK] = Y_block.cpu().numpy()
-        if not np.isfinite(Y).all():
-            raise ValueError(
-                "The network output is not finite: the inputs are out of the range "
-                "this model can represent in "
-                f"{X.dtype} (largest |x| = {np.abs(X).max():.3g}). Rescale the inputs "
-                "or use float64."
-            )
-        return Y
+        return self._transform_network(X)
 
     def score(self, X, y=None):
         """Minus the relative kernel approximation error of the output on ``X``.
@@ -512,11 +411,11 @@ default="random"
         score : float
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
         if X.shape[0] > SCORE_MAX_SAMPLES:
             rows = np.random.RandomState(0).choice(X.shape[0], SCORE_MAX_SAMPLES, replace=False)
             X = X[np.sort(rows)]
-        Y = self._transform(X)
+        Y = self._transform_validated(X)
         return -kernel_approximation_error(
             X, Y, kernel=self.kernel_, device=str(resolve_device(self.device, fallback=True))
         )

@@ -90,8 +90,8 @@ class PlateauMonitor:
     def update(self, values):
         """Feed objectives in order; return the index of the plateau or None."""
         for index, value in enumerate(values):
-            self.ewa = value if self.ewa is None else (
-                (1 - self.alpha) * self.ewa + self.alpha * value
+            self.ewa = (
+                value if self.ewa is None else ((1 - self.alpha) * self.ewa + self.alpha * value)
             )
             if self.ewa < self.best - self.tol * abs(self.best):
                 self.best = self.ewa
@@ -196,9 +196,7 @@ def train(
             raise error
         history.append(values)
         pending.clear()
-        good = TrainingResult(
-            state, np.concatenate(history), epoch, n_steps, n_samples_seen, False
-        )
+        good = TrainingResult(state, np.concatenate(history), epoch, n_steps, n_samples_seen, False)
         if monitor is None:
             return False
         plateau = monitor.update(values)
@@ -208,8 +206,10 @@ def train(
             schedule.decayed = True
             monitor.reset()
             if verbose:
-                print(f"[{name}] plateau at step {step_offset + n_steps}: "
-                      f"learning rates x {schedule.decay:g}")
+                print(
+                    f"[{name}] plateau at step {step_offset + n_steps}: "
+                    f"learning rates x {schedule.decay:g}"
+                )
             return False
         converged = True
         return True
@@ -228,8 +228,10 @@ def train(
             check()
         if verbose:
             last = history[-1][-1] if history else float("nan")
-            print(f"[{name}] epoch {epoch}/{max_epochs}: step {step_offset + n_steps}, "
-                  f"objective {last:.6g}, {time.perf_counter() - tic:.2f} s")
+            print(
+                f"[{name}] epoch {epoch}/{max_epochs}: step {step_offset + n_steps}, "
+                f"objective {last:.6g}, {time.perf_counter() - tic:.2f} s"
+            )
         if converged:
             break
     return good._replace(converged=converged)

@@ -233,9 +233,10 @@ class PowerCosineKernel(Kernel):
         return cos.clamp_(-1.0, 1.0)
 
     def __call__(self, X, W):
-        norms = torch.linalg.vector_norm(X, dim=1)[:, None] * torch.linalg.vector_norm(
-            W, dim=1
-        )[None, :]
+        norms = (
+            torch.linalg.vector_norm(X, dim=1)[:, None]
+            * torch.linalg.vector_norm(W, dim=1)[None, :]
+        )
         return norms * self._cosine(X, W) ** self.alpha
 
     def diag(self, X):
@@ -347,6 +348,4 @@ def make_kernel(kernel, *, gamma=None, degree=3, coef0=1.0, kernel_params=None, 
         return PolynomialKernel(gamma, degree, coef0)
     if kernel == "power_cosine":
         return PowerCosineKernel(degree)
-    raise ValueError(
-        f"Unknown kernel {kernel!r}; expected one of {KERNEL_NAMES} or a callable."
-    )
+    raise ValueError(f"Unknown kernel {kernel!r}; expected one of {KERNEL_NAMES} or a callable.")

@@ -59,9 +59,7 @@ def kernel_approximation_error(
     X = check_array(X, dtype=np.float64)
     Y = check_array(Y, dtype=np.float64)
     if len(X) != len(Y):
-        raise ValueError(
-            f"X and Y must have the same number of rows, got {len(X)} and {len(Y)}."
-        )
+        raise ValueError(f"X and Y must have the same number of rows, got {len(X)} and {len(Y)}.")
     if not isinstance(kernel, Kernel):
         kernel = make_kernel(
             kernel,

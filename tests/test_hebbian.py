@@ -12,6 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import sklearn_ksm._base as base_module
 import sklearn_ksm._hebbian as hebbian_module
 from sklearn_ksm import HebbianKernelSimilarityMatching, TrainingDivergedError
 from sklearn_ksm.metrics import kernel_approximation_error
@@ -204,7 +205,7 @@ def test_dtype_is_preserved(dtype, small_data):
 
 def test_transform_in_blocks_equals_whole(fitted, small_data, monkeypatch):
     whole = fitted.transform(small_data)
-    monkeypatch.setattr(hebbian_module, "TRANSFORM_BLOCK", 7)
+    monkeypatch.setattr(base_module, "TRANSFORM_BLOCK", 7)
     np.testing.assert_allclose(fitted.transform(small_data), whole, rtol=1e-12, atol=1e-14)
 
 

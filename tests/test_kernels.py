@@ -107,7 +107,8 @@ def test_homogeneity_flags():
     assert not PolynomialKernel(1.0, 2, 1.0).homogeneous and not RBFKernel(1.0).homogeneous
     # The flag is a real property of the function: f(a u, b v) = (a b)^d f(u, v).
     X = torch.randn(3, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    for kernel, d in [(LinearKernel(), 1), (PowerCosineKernel(3), 1), (PolynomialKernel(1, 2, 0), 2)]:
+    homogeneous = [(LinearKernel(), 1), (PowerCosineKernel(3), 1), (PolynomialKernel(1, 2, 0), 2)]
+    for kernel, d in homogeneous:
         torch.testing.assert_close(kernel(2 * X, 3 * X), 6**d * kernel(X, X))
 
 

@@ -1,0 +1,178 @@
+"""Plumbing shared by the package's Hebbian network estimators.
+
+:class:`NetworkEstimatorMixin` turns a network described by a few hooks into
+a scikit-learn transformer with ``fit`` (cold start, shuffled epochs,
+schedule, early stopping), ``partial_fit`` (continue on a stream, rows in
+order), batched ``transform``, device handling, and transactional updates
+(an exception leaves the previous fitted state; a divergence leaves the last
+finite state). The network's synapses are a tuple of tensors during training
+and numpy arrays (fitted attributes) between calls.
+
+A subclass sets ``_state_attributes`` (names of the fitted arrays, in the
+order of its state tuple) and implements:
+
+- ``_configure(X)``: set fitted configuration (e.g. the resolved kernel) on a
+  cold start;
+- ``_initial_state(X, device, generator)``: the synapses before training;
+- ``_step_function()``: ``step(state, X_batch, rates) -> (state, objective)``;
+- ``_fit_schedule(n_samples)``: ``(Schedule, PlateauMonitor or None)`` for fit;
+- ``_stream_schedule()``: the ``Schedule`` of ``partial_fit``;
+- ``_respond(state, X_block)``: the network output for a block of rows.
+
+It must have the parameters ``batch_size``, ``max_iter``, ``device``,
+``random_state`` and ``verbose``.
+"""
+
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._device import resolve_device, to_numpy, to_tensor
+from ._solver import TrainingDivergedError, train
+
+FLOAT_DTYPES = [np.float64, np.float32]
+
+# Rows per block in transform: memory is O(block x n_components) whatever the
+# number of rows, and blocks are large enough to keep the device busy.
+TRANSFORM_BLOCK = 4096
+
+
+class NetworkEstimatorMixin:
+    """fit / partial_fit / transform for networks trained by minibatch steps."""
+
+    _state_attributes = ()
+
+    # ------------------------------------------------------------ training
+
+    def _fit_network(self, X):
+        with self._transaction():
+            X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=True)
+            self._configure(X)
+            device = resolve_device(self.device)
+            generator = self._generator()
+            state = self._initial_state(X, device, generator)
+            schedule, monitor = self._fit_schedule(X.shape[0])
+            self._run(
+                X, state, device, previous=None, max_epochs=self.max_iter,
+                schedule=schedule, generator=generator, monitor=monitor,
+            )  # fmt: skip
+        return self
+
+    def _partial_fit_network(self, X):
+        first_call = not hasattr(self, self._state_attributes[0])
+        with self._transaction():
+            X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=first_call)
+            if first_call:
+                self._configure(X)
+                device = resolve_device(self.device)
+                state = self._initial_state(X, device, self._generator())
+                previous = None
+            else:
+                device = resolve_device(self.device, fallback=True)
+                X = X.astype(self._fitted_dtype(), copy=False)
+                state = self._fitted_state(device, X.dtype)
+                previous = self._counters()
+            self._run(
+                X, state, device, previous=previous, max_epochs=1,
+                schedule=self._stream_schedule(), generator=None, monitor=None,
+            )  # fmt: skip
+        return self
+
+    def _run(self, X, state, device, *, previous, **loop_options):
+        offset = previous["n_steps_"] if previous is not None else 0
+        try:
+            result = train(
+                self._step_function(), state, to_tensor(X, device),
+                batch_size=self.batch_size, step_offset=offset, verbose=self.verbose,
+                name=type(self).__name__, **loop_options,
+            )  # fmt: skip
+        except TrainingDivergedError as error:
+            # Keep the last finite state (never NaNs), then report.
+            self._publish(error.result, previous)
+            raise
+        self._publish(result, previous)
+
+    def _counters(self):
+        return {
+            name: getattr(self, name)
+            for name in ("n_iter_", "n_steps_", "n_samples_seen_", "objective_history_")
+        }
+
+    def _publish(self, result, previous):
+        """Store a training result as the fitted numpy attributes, all at once.
+
+        ``previous`` holds the counters of the model continued by
+        ``partial_fit`` (extended here), or is None for a cold start.
+        """
+        arrays = [to_numpy(t) for t in result.state]
+        counters = {
+            "n_iter_": result.n_epochs,
+            "n_steps_": result.n_steps,
+            "n_samples_seen_": result.n_samples,
+            "objective_history_": result.objective,
+        }
+        if previous is not None:
+            counters["n_iter_"] = previous["n_iter_"] + 1
+            counters["n_steps_"] += previous["n_steps_"]
+            counters["n_samples_seen_"] += previous["n_samples_seen_"]
+            counters["objective_history_"] = np.concatenate(
+                [previous["objective_history_"], result.objective]
+            )
+        self.__dict__.update(zip(self._state_attributes, arrays, strict=True))
+        self.__dict__.update(counters)
+
+    @contextmanager
+    def _transaction(self):
+        """Restore every attribute if the body raises (bad input, interrupt).
+
+        A divergence is the exception: it deliberately stores the last finite
+        state before raising.
+        """
+        saved = self.__dict__.copy()
+        try:
+            yield
+        except TrainingDivergedError:
+            raise
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _generator(self):
+        """A local torch generator seeded from ``random_state`` (no global state)."""
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return torch.Generator().manual_seed(int(seed))
+
+    def _fitted_dtype(self):
+        return getattr(self, self._state_attributes[0]).dtype
+
+    def _fitted_state(self, device, dtype):
+        return tuple(
+            to_tensor(np.asarray(getattr(self, name), dtype=dtype), device)
+            for name in self._state_attributes
+        )
+
+    # ----------------------------------------------------------- predicting
+
+    def _transform_network(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        return self._transform_validated(X)
+
+    def _transform_validated(self, X):
+        device = resolve_device(self.device, fallback=True)
+        state = self._fitted_state(device, X.dtype)
+        Y = np.empty((X.shape[0], self._n_features_out), dtype=X.dtype)
+        for start in range(0, X.shape[0], TRANSFORM_BLOCK):
+            block = to_tensor(X[start : start + TRANSFORM_BLOCK], device)
+            Y[start : start + TRANSFORM_BLOCK] = self._respond(state, block).cpu().numpy()
+        if not np.isfinite(Y).all():
+            raise ValueError(
+                "The network output is not finite: the inputs are out of the range "
+                f"this model can represent in {X.dtype} (largest |x| = "
+                f"{np.abs(X).max():.3g}). Rescale the inputs or use float64."
+            )
+        return Y
