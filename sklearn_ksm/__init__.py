@@ -5,8 +5,10 @@ similarity matching network, with a PyTorch backend (CPU or CUDA).
 """
 
 from ._hebbian import HebbianKernelSimilarityMatching
+from ._linear import FoldiakNetwork, HebbianSimilarityMatching
 from ._solver import TrainingDivergedError
 
 __version__ = "0.1.0"
 
 __all__ = ["HebbianKernelSimilarityMatching", "TrainingDivergedError", "__version__"]
+__all__ += ["HebbianSimilarityMatching", "FoldiakNetwork"]

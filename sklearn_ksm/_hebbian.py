@@ -392,6 +392,33 @@ default="random"
         """
         return self._transform_network(X)
 
+    def nystroem_readout(self):
+        """Nystroem map on the learned landmarks ``components_``.
+
+        The paper's "Nystroem with our landmarks": instead of the network's
+        responses, ``y(x) = K_WW^{-1/2} k(W, x)``, which is often the more
+        faithful kernel approximation.
+
+        Returns
+        -------
+        readout : KernelNystroem
+            A fitted transformer with the network's kernel and landmarks.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_moons
+        >>> from sklearn_ksm import HebbianKernelSimilarityMatching
+        >>> X, _ = make_moons(n_samples=100, noise=0.1, random_state=0)
+        >>> ksm = HebbianKernelSimilarityMatching(4, gamma=5.0, max_iter=5, random_state=0)
+        >>> ksm.fit(X).nystroem_readout().transform(X).shape
+        (100, 4)
+        """
+        from .baselines import KernelNystroem  # baselines imports the metrics
+
+        check_is_fitted(self)
+        readout = KernelNystroem(kernel=self.kernel_, landmarks=self.components_)
+        return readout.fit(self.components_)
+
     def score(self, X, y=None):
         """Minus the relative kernel approximation error of the output on ``X``.
 

@@ -21,10 +21,13 @@ import torch
 CHECK_EVERY = 100
 
 
-class TrainingDivergedError(FloatingPointError):
+class TrainingDivergedError(FloatingPointError, ValueError):
     """Training produced non-finite synapses or objective values.
 
-    The estimator that raised it keeps its last finite state.
+    The estimator that raised it keeps its last finite state. It is a
+    ``ValueError`` too: the usual causes are learning rates or inputs out of
+    the range the network can handle (e.g. a polynomial kernel on inputs of
+    scale 1e8).
 
     Attributes
     ----------
@@ -123,6 +126,21 @@ def _is_finite(state):
     return torch.stack([torch.isfinite(t).all() for t in state]).all()
 
 
+def _divergence_hint(rates):
+    """What a divergence message says about the rates: ``(values, advice)``.
+
+    A rates object may supply its own with a ``divergence_hint()`` method; the
+    default describes the kernel estimator's ``LearningRates``.
+    """
+    if hasattr(rates, "divergence_hint"):
+        return rates.divergence_hint()
+    return (
+        f"learning rates w={rates.w:g}, q={rates.q:g}, lateral={rates.lateral:g}",
+        "Try smaller learning rates (e.g. learning_rate and learning_rate_gain divided by 10, "
+        "keeping learning_rate_lateral about 10 times larger) or a larger reg.",
+    )
+
+
 def train(
     step,
     state,
@@ -145,7 +163,8 @@ def train(
         ``step(state, X_batch, rates) -> (new_state, objective)``.
     state : tuple of tensors
     X : tensor (n_samples, n_features), on the state's device
-    batch_size : int
+    batch_size : int or None
+        Rows per step; ``None`` puts all the rows of ``X`` in every step.
     max_epochs : int
     schedule : Schedule
     generator : torch.Generator or None
@@ -168,6 +187,8 @@ def train(
         With the run up to the last finite state checked, as ``error.result``.
     """
     n_samples = X.shape[0]
+    if batch_size is None:
+        batch_size = n_samples
     n_batches = math.ceil(n_samples / batch_size)
     check_every = min(CHECK_EVERY, n_batches)
     pending, history = [], []
@@ -182,14 +203,11 @@ def train(
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size or not finite:
             first = n_steps - len(values) + (bad[0] if bad.size else len(values) - 1)
+            rates_text, advice = _divergence_hint(rates)
             error = TrainingDivergedError(
                 f"{name} training diverged: non-finite values at step "
-                f"{step_offset + first + 1} (learning rates w={rates.w:g}, "
-                f"q={rates.q:g}, lateral={rates.lateral:g}). The estimator keeps "
-                f"its last finite state, from step {step_offset + good.n_steps}. "
-                f"Try smaller learning rates (e.g. learning_rate and "
-                f"learning_rate_gain divided by 10, keeping learning_rate_lateral "
-                f"about 10 times larger) or a larger reg.",
+                f"{step_offset + first + 1} ({rates_text}). The estimator keeps "
+                f"its last finite state, from step {step_offset + good.n_steps}. {advice}",
                 step=step_offset + first + 1,
                 result=good,
             )

@@ -109,6 +109,28 @@ class Kernel(ABC):
         """Hyper-parameters as a dict (for reprs and scikit-learn baselines)."""
         return {}
 
+    def sklearn_metric(self):
+        """The same kernel in scikit-learn's ``pairwise_kernels`` vocabulary.
+
+        Returns
+        -------
+        metric : str
+            A built-in metric name of :func:`sklearn.metrics.pairwise.pairwise_kernels`.
+        params : dict
+            Its keyword arguments.
+        normalized : bool
+            If True, the metric applies to row-normalised inputs and the kernel
+            is ``|u| |v| metric(u / |u|, v / |v|)`` (power-cosine).
+
+        Raises
+        ------
+        NotImplementedError
+            For kernels that scikit-learn has no vectorised equivalent of.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no scikit-learn built-in equivalent."
+        )
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
@@ -148,6 +170,9 @@ class RBFKernel(Kernel):
     def diag_grad(self, W):
         return torch.zeros_like(W)
 
+    def sklearn_metric(self):
+        return "rbf", {"gamma": self.gamma}, False
+
 
 class LinearKernel(Kernel):
     """Linear kernel ``f(u, v) = u . v`` (linear similarity matching)."""
@@ -166,6 +191,9 @@ class LinearKernel(Kernel):
 
     def diag_grad(self, W):
         return 2.0 * W
+
+    def sklearn_metric(self):
+        return "linear", {}, False
 
 
 class PolynomialKernel(Kernel):
@@ -206,6 +234,9 @@ class PolynomialKernel(Kernel):
         base = self.gamma * (W * W).sum(1) + self.coef0
         scale = 2.0 * self.gamma * self.degree * base ** (self.degree - 1)
         return scale[:, None] * W
+
+    def sklearn_metric(self):
+        return "poly", {"gamma": self.gamma, "degree": self.degree, "coef0": self.coef0}, False
 
 
 class PowerCosineKernel(Kernel):
@@ -251,6 +282,11 @@ class PowerCosineKernel(Kernel):
 
     def diag_grad(self, W):
         return 2.0 * W
+
+    def sklearn_metric(self):
+        # |u| |v| cos^alpha = |u| |v| (u/|u| . v/|v|)^alpha: a homogeneous
+        # polynomial kernel on unit vectors, rescaled by the norms.
+        return "poly", {"gamma": 1.0, "degree": self.alpha, "coef0": 0.0}, True
 
 
 class CallableKernel(Kernel):
@@ -312,9 +348,9 @@ def make_kernel(kernel, *, gamma=None, degree=3, coef0=1.0, kernel_params=None, 
 
     Parameters
     ----------
-    kernel : {"rbf", "power_cosine", "linear", "poly"} or callable
-        Kernel name, or a function of two 2-D torch tensors returning their
-        Gram matrix (differentiable by autograd).
+    kernel : {"rbf", "power_cosine", "linear", "poly"}, callable or Kernel
+        Kernel name, a function of two 2-D torch tensors returning their
+        Gram matrix (differentiable by autograd), or a Kernel (returned as is).
     gamma : float or None
         rbf and poly scale; ``None`` means ``1 / n_features`` (scikit-learn's
         convention).
@@ -331,6 +367,8 @@ def make_kernel(kernel, *, gamma=None, degree=3, coef0=1.0, kernel_params=None, 
     -------
     Kernel
     """
+    if isinstance(kernel, Kernel):
+        return kernel
     if callable(kernel):
         return CallableKernel(kernel, kernel_params)
     if kernel_params:

@@ -13,6 +13,10 @@ __all__ = [
     "similarity_samples",
     "kernel_spectrum",
     "gram_spectrum",
+    "subspace_error",
+    "eigenvalue_error",
+    "orthonormality_error",
+    "whitening_error",
 ]
 
 
@@ -218,3 +222,155 @@ def gram_spectrum(Y):
     """
     Y = check_array(Y, dtype=np.float64)
     return np.linalg.svd(Y, compute_uv=False) ** 2
+
+
+# ------------------------------------------------ linear similarity matching
+
+
+def _row_basis(A, name):
+    """An orthonormal basis (n, k) of the row space of ``A`` (k, n), by QR."""
+    A = check_array(A, dtype=np.float64, input_name=name)
+    return np.linalg.qr(A.T)[0]
+
+
+def subspace_error(components, reference, *, squared=True):
+    """Distance between the row spaces of two matrices, e.g. learnt filters and PCA.
+
+    The squared Frobenius distance between the orthogonal projectors onto
+    the two row spaces, divided by the number ``k`` of rows of
+    ``components``: ``||P_F - P_U||_F^2 / k``, in ``[0, 2]`` for equal
+    dimensions (MATLAB ``compute_projection_error`` of online_psp). It is
+    computed as ``(||(I - P_U) Q_F||_F^2 + ||(I - P_F) Q_U||_F^2) / k`` from
+    orthonormal bases ``Q``, which is the same value without ``n x n``
+    matrices or cancellation, so that errors down to ~1e-30 are resolved.
+
+    Parameters
+    ----------
+    components : array-like of shape (k, n_features)
+        Rows spanning the learnt subspace, e.g. ``components_`` (the filters
+        ``F``); they need not be orthonormal.
+    reference : array-like of shape (k_ref, n_features)
+        Rows spanning the reference subspace, e.g. the top ``k``
+        eigenvectors of the covariance as rows.
+    squared : bool, default=True
+        If False, return the square root (online_psp's Python
+        ``util.subspace_error``).
+
+    Returns
+    -------
+    error : float
+        0 when the two subspaces are equal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ksm.metrics import subspace_error
+    >>> round(subspace_error([[1.0, 1.0, 0.0], [1.0, -1.0, 0.0]], np.eye(3)[:2]), 12)
+    0.0
+    >>> subspace_error([[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+    2.0
+    """
+    Q_F, Q_U = _row_basis(components, "components"), _row_basis(reference, "reference")
+    if Q_F.shape[0] != Q_U.shape[0]:
+        raise ValueError(
+            f"components and reference must have the same number of columns, got "
+            f"{Q_F.shape[0]} and {Q_U.shape[0]}."
+        )
+    outside_U = Q_F - Q_U @ (Q_U.T @ Q_F)
+    outside_F = Q_U - Q_F @ (Q_F.T @ Q_U)
+    error = (np.sum(outside_U**2) + np.sum(outside_F**2)) / Q_F.shape[1]
+    return float(error if squared else np.sqrt(error))
+
+
+def eigenvalue_error(lateral_weights, eigenvalues):
+    """Relative error of the eigenvalues of a symmetric ``M`` against the top eigenvalues.
+
+    ``||sort(eig(M)) - lambda_{1..k}|| / ||lambda_{1..k}||``, with ``k`` the
+    size of ``M`` and ``lambda`` the ``k`` largest of ``eigenvalues``, both
+    sorted in decreasing order. At convergence, the lateral synapses of
+    :class:`HebbianSimilarityMatching` have the top eigenvalues of the input
+    covariance, in both modes.
+
+    Parameters
+    ----------
+    lateral_weights : array-like of shape (k, k)
+        Symmetric matrix, e.g. ``lateral_weights_``.
+    eigenvalues : array-like of shape (n_eigenvalues,)
+        Reference eigenvalues (at least ``k``), in any order, e.g. all those
+        of the input covariance.
+
+    Returns
+    -------
+    error : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ksm.metrics import eigenvalue_error
+    >>> eigenvalue_error(np.diag([2.0, 3.0]), [1.0, 3.0, 2.0])
+    0.0
+    """
+    M = check_array(lateral_weights, dtype=np.float64, input_name="lateral_weights")
+    if M.shape[0] != M.shape[1]:
+        raise ValueError(f"lateral_weights must be square, got shape {M.shape}.")
+    reference = np.sort(np.ravel(np.asarray(eigenvalues, dtype=np.float64)))[::-1]
+    if len(reference) < len(M):
+        raise ValueError(
+            f"Need at least {len(M)} reference eigenvalues, got {len(reference)}."
+        )
+    reference = reference[: len(M)]
+    values = np.linalg.eigvalsh((M + M.T) / 2)[::-1]
+    return float(np.linalg.norm(values - reference) / np.linalg.norm(reference))
+
+
+def orthonormality_error(components):
+    """``||F F^T - I||_F / sqrt(k)``: how far the rows of ``F`` are from orthonormal.
+
+    Parameters
+    ----------
+    components : array-like of shape (k, n_features)
+        Filters ``F``, e.g. ``components_`` of a PSP network.
+
+    Returns
+    -------
+    error : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ksm.metrics import orthonormality_error
+    >>> orthonormality_error(np.eye(3)[:2])
+    0.0
+    """
+    F = check_array(components, dtype=np.float64, input_name="components")
+    return float(np.linalg.norm(F @ F.T - np.eye(len(F))) / np.sqrt(len(F)))
+
+
+def whitening_error(components, covariance):
+    """``||F C F^T - I||_F / sqrt(k)``: how far the outputs ``y = F x`` are from white.
+
+    Parameters
+    ----------
+    components : array-like of shape (k, n_features)
+        Filters ``F``, e.g. ``components_`` of a PSW network.
+    covariance : array-like of shape (n_features, n_features)
+        Input covariance ``C``.
+
+    Returns
+    -------
+    error : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ksm.metrics import whitening_error
+    >>> whitening_error([[0.5, 0.0], [0.0, 1.0]], np.diag([4.0, 1.0]))
+    0.0
+    """
+    F = check_array(components, dtype=np.float64, input_name="components")
+    C = check_array(covariance, dtype=np.float64, input_name="covariance")
+    if C.shape != (F.shape[1], F.shape[1]):
+        raise ValueError(
+            f"covariance must have shape {(F.shape[1], F.shape[1])}, got {C.shape}."
+        )
+    return float(np.linalg.norm(F @ C @ F.T - np.eye(len(F))) / np.sqrt(len(F)))

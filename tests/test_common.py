@@ -8,7 +8,12 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from sklearn_ksm import HebbianKernelSimilarityMatching
+from sklearn_ksm import (
+    FoldiakNetwork,
+    HebbianKernelSimilarityMatching,
+    HebbianSimilarityMatching,
+)
+from sklearn_ksm.baselines import KernelNystroem, UncenteredKernelPCA
 
 # Small networks and few passes keep the ~50 checks per instance fast; the
 # behaviour under test (API contracts) does not depend on the size.
@@ -28,6 +33,26 @@ ESTIMATORS = [
     HebbianKernelSimilarityMatching(
         n_components=4, inference="dynamics", max_iter=2, random_state=0
     ),
+    UncenteredKernelPCA(n_components=4),
+    UncenteredKernelPCA(n_components=4, kernel="power_cosine", eigen_solver="randomized",
+                        random_state=0),  # fmt: skip
+    KernelNystroem(n_components=5, random_state=0),
+    KernelNystroem(n_components=5, kernel="power_cosine", landmarks="kmeans", random_state=0),
+]
+
+# The linear networks (issue 5): online PSP, PSW with its guard, the offline
+# full-batch algorithm with the neural-dynamics inference, the heuristic baseline.
+ESTIMATORS += [
+    HebbianSimilarityMatching(n_components=2, max_iter=2, random_state=0),
+    HebbianSimilarityMatching(
+        n_components=2, mode="psw", pd_floor=0.05, max_iter=2, random_state=0
+    ),
+    HebbianSimilarityMatching(
+        n_components=2, batch_size=None, inference="dynamics", max_iter=3, random_state=0
+    ),
+    # Oja's rule diverges when eta |x|^2 >> 1 and several checks fit on inputs
+    # around 100: a rate matched to that scale.
+    FoldiakNetwork(n_components=2, learning_rate=1e-6, max_iter=2, random_state=0),
 ]
 
 

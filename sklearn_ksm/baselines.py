@@ -1,0 +1,464 @@
+"""Kernel approximation baselines the Hebbian network is compared with.
+
+- :class:`UncenteredKernelPCA`: the optimal rank-N approximation of the
+  (uncentred) kernel matrix.
+- :class:`KernelNystroem`: the Nystroem map on uniformly sampled, KMeans or
+  given landmarks (e.g. a network's learned ``components_``), built on
+  scikit-learn's :class:`~sklearn.kernel_approximation.Nystroem`.
+- Random Fourier features are scikit-learn's
+  :class:`~sklearn.kernel_approximation.RBFSampler` itself.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.cluster import KMeans
+from sklearn.kernel_approximation import Nystroem
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._device import resolve_device, to_tensor
+from .kernels import KERNEL_NAMES, make_kernel
+
+__all__ = ["UncenteredKernelPCA", "KernelNystroem"]
+
+_KERNEL_CONSTRAINTS = {
+    "kernel": [StrOptions(set(KERNEL_NAMES)), callable],
+    "gamma": [Interval(Real, 0, None, closed="neither"), None],
+    "degree": [Interval(Real, 1, None, closed="left")],
+    "coef0": [Interval(Real, None, None, closed="neither")],
+    "kernel_params": [dict, None],
+}
+
+# The dense eigensolver is used up to this many samples (an n x n float64
+# matrix of 4000 rows is 128 MB); beyond, the randomized one.
+DENSE_EIGEN_MAX_SAMPLES = 4000
+
+
+def _make_kernel(estimator, n_features):
+    return make_kernel(
+        estimator.kernel,
+        gamma=estimator.gamma,
+        degree=estimator.degree,
+        coef0=estimator.coef0,
+        kernel_params=estimator.kernel_params,
+        n_features=n_features,
+    )
+
+
+def blocked_kernel_matmul(kernel, X, Z, V, block_size=2048):
+    """``K(X, Z) @ V`` one block of rows of ``X`` at a time (memory O(block x n))."""
+    return torch.cat([kernel(Xb, Z) @ V for Xb in torch.split(X, block_size)])
+
+
+def randomized_eigh(matmul, n, n_components, *, n_oversamples, n_iter, generator, dtype):
+    """Top eigenpairs of a PSD matrix known only through ``matmul(V) = K @ V``.
+
+    Randomized range finder with power iterations (Halko, Martinsson & Tropp
+    2011, Alg. 4.4), then the Rayleigh-Ritz step on the found subspace.
+    """
+    size = min(n, n_components + n_oversamples)
+    Q = torch.randn(n, size, generator=generator, dtype=dtype)
+    Q, _ = torch.linalg.qr(matmul(Q))
+    for _ in range(n_iter):
+        Q, _ = torch.linalg.qr(matmul(Q))
+    eigenvalues, U = torch.linalg.eigh(Q.T @ matmul(Q))
+    order = torch.argsort(eigenvalues, descending=True)[:n_components]
+    return eigenvalues[order], Q @ U[:, order]
+
+
+class UncenteredKernelPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Optimal rank-N kernel approximation: top eigenpairs of the uncentred K.
+
+    On the training set the output ``Y = V_N Lambda_N^{1/2}`` satisfies
+    ``Y Y^T = V_N Lambda_N V_N^T``, the best rank-N approximation of the
+    kernel matrix ``K`` in Frobenius norm (the "kernel PCA" of Luther &
+    Seung). New rows are mapped by the Nystroem extension
+    ``y(x) = Lambda_N^{-1/2} V_N^T k(X_train, x)``.
+
+    This is not :class:`sklearn.decomposition.KernelPCA`, which centres the
+    kernel matrix (it approximates the centred ``K``, not ``K``).
+
+    Parameters
+    ----------
+    n_components : int, default=100
+        Rank ``N`` of the approximation.
+    kernel : {"rbf", "power_cosine", "linear", "poly"} or callable, default="rbf"
+        The kernel, as in :class:`~sklearn_ksm.HebbianKernelSimilarityMatching`.
+    gamma : float, default=None
+        rbf / poly scale; ``None`` means ``1 / n_features``.
+    degree : int, default=3
+        poly degree; power_cosine exponent.
+    coef0 : float, default=1
+        poly constant term.
+    kernel_params : dict, default=None
+        Keyword arguments of a callable kernel.
+    eigen_solver : {"auto", "dense", "randomized"}, default="auto"
+        ``"dense"`` forms ``K`` and calls a symmetric eigensolver (exact);
+        ``"randomized"`` never forms ``K``: it multiplies by it in blocks of
+        rows inside a randomized range finder (for large data). ``"auto"``
+        is dense up to 4000 samples.
+    n_oversamples : int, default=20
+        Extra random directions of the randomized solver.
+    n_iter : int, default=4
+        Power iterations of the randomized solver.
+    block_size : int, default=2048
+        Rows of ``K`` computed at once.
+    device : str, default="cpu"
+        Torch device of the computation (``"auto"``, ``"cpu"``, ``"cuda"``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the randomized solver.
+
+    Attributes
+    ----------
+    eigenvalues_ : ndarray of shape (n_components,)
+        Largest eigenvalues of ``K``, in decreasing order (clipped at 0).
+    eigenvectors_ : ndarray of shape (n_samples, n_components)
+        The corresponding unit eigenvectors.
+    X_fit_ : ndarray of shape (n_samples, n_features)
+        Training inputs (needed to map new rows).
+    kernel_ : Kernel
+        The kernel with its resolved parameters.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    See Also
+    --------
+    sklearn.decomposition.KernelPCA : Kernel PCA on the centred kernel matrix.
+    KernelNystroem : Nystroem approximation from landmarks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ksm.baselines import UncenteredKernelPCA
+    >>> X = np.random.RandomState(0).normal(size=(50, 3))
+    >>> Y = UncenteredKernelPCA(n_components=3, kernel="linear").fit_transform(X)
+    >>> bool(np.allclose(Y @ Y.T, X @ X.T))
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        **_KERNEL_CONSTRAINTS,
+        "eigen_solver": [StrOptions({"auto", "dense", "randomized"})],
+        "n_oversamples": [Interval(Integral, 0, None, closed="left")],
+        "n_iter": [Interval(Integral, 0, None, closed="left")],
+        "block_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        n_components=100,
+        *,
+        kernel="rbf",
+        gamma=None,
+        degree=3,
+        coef0=1,
+        kernel_params=None,
+        eigen_solver="auto",
+        n_oversamples=20,
+        n_iter=4,
+        block_size=2048,
+        device="cpu",
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+        self.kernel_params = kernel_params
+        self.eigen_solver = eigen_solver
+        self.n_oversamples = n_oversamples
+        self.n_iter = n_iter
+        self.block_size = block_size
+        self.device = device
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Eigendecompose the kernel matrix of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X = validate_data(self, X, dtype=np.float64)
+        kernel = _make_kernel(self, X.shape[1])
+        device = resolve_device(self.device)
+        Xt = to_tensor(X, device)
+        n, rank = X.shape[0], min(self.n_components, X.shape[0])
+        dense = self.eigen_solver == "dense" or (
+            self.eigen_solver == "auto" and n <= DENSE_EIGEN_MAX_SAMPLES
+        )
+        if dense:
+            K = torch.cat([kernel(Xb, Xt) for Xb in torch.split(Xt, self.block_size)])
+            eigenvalues, eigenvectors = torch.linalg.eigh(K)
+            eigenvalues, eigenvectors = eigenvalues.flip(0)[:rank], eigenvectors.flip(1)[:, :rank]
+        else:
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            eigenvalues, eigenvectors = randomized_eigh(
+                lambda V: blocked_kernel_matmul(kernel, Xt, Xt, V.to(device), self.block_size),
+                n, rank, n_oversamples=self.n_oversamples, n_iter=self.n_iter,
+                generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64,
+            )  # fmt: skip
+        self.eigenvalues_ = eigenvalues.clamp(min=0).cpu().numpy()
+        self.eigenvectors_ = eigenvectors.cpu().numpy()
+        self.X_fit_ = X
+        self.kernel_ = kernel
+        return self
+
+    @property
+    def _n_features_out(self):
+        return self.eigenvalues_.shape[0]
+
+    def _inverse_sqrt_eigenvalues(self):
+        # Directions with (numerically) zero eigenvalue carry no signal.
+        cutoff = 1e-10 * max(self.eigenvalues_.max(initial=0.0), np.finfo(float).tiny)
+        safe = np.where(self.eigenvalues_ > cutoff, self.eigenvalues_, np.inf)
+        return 1.0 / np.sqrt(safe)
+
+    def fit_transform(self, X, y=None):
+        """Fit, and return ``V_N Lambda_N^{1/2}`` for the training rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        Y : ndarray of shape (n_samples, n_components)
+        """
+        self.fit(X)
+        return self.eigenvectors_ * np.sqrt(self.eigenvalues_)
+
+    def transform(self, X):
+        """Nystroem extension ``K(X, X_train) V_N Lambda_N^{-1/2}``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        Y : ndarray of shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        device = resolve_device(self.device)
+        projection = self.eigenvectors_ * self._inverse_sqrt_eigenvalues()
+        Y = blocked_kernel_matmul(
+            self.kernel_, to_tensor(X, device), to_tensor(self.X_fit_, device),
+            to_tensor(projection, device), self.block_size,
+        )  # fmt: skip
+        return Y.cpu().numpy()
+
+
+class KernelNystroem(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Nystroem kernel map on sampled, KMeans or given landmarks.
+
+    The map ``y(x) = K_LL^{-1/2} k(L, x)`` gives ``Y Y^T = K_XL K_LL^+ K_LX``.
+    For the rbf, linear and poly kernels it is scikit-learn's
+    :class:`~sklearn.kernel_approximation.Nystroem` fitted on exactly the
+    landmark matrix; the power-cosine kernel takes the same route through
+    a homogeneous polynomial kernel on unit vectors, rescaled by the norms
+    (``|u| |v| cos(u, v)^alpha``), so no kernel is evaluated per pair of rows
+    in Python. Callable kernels are evaluated with torch.
+
+    Parameters
+    ----------
+    n_components : int, default=100
+        Number of landmarks (ignored when ``landmarks`` is an array).
+    kernel : {"rbf", "power_cosine", "linear", "poly"} or callable, default="rbf"
+        The kernel, as in :class:`~sklearn_ksm.HebbianKernelSimilarityMatching`.
+    gamma : float, default=None
+        rbf / poly scale; ``None`` means ``1 / n_features``.
+    degree : int, default=3
+        poly degree; power_cosine exponent.
+    coef0 : float, default=1
+        poly constant term.
+    kernel_params : dict, default=None
+        Keyword arguments of a callable kernel.
+    landmarks : {"uniform", "kmeans"} or array-like of shape (n_landmarks, n_features), \
+default="uniform"
+        ``"uniform"``: training rows sampled without replacement (Williams &
+        Seeger); ``"kmeans"``: KMeans centres (Zhang et al.; Lloyd's
+        algorithm from random training rows, at most 100 iterations, as in
+        the paper); an array: these landmarks (e.g. a network's
+        ``components_``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the sampling or KMeans.
+
+    Attributes
+    ----------
+    landmarks_ : ndarray of shape (n_landmarks, n_features)
+        The landmarks used.
+    kernel_ : Kernel
+        The kernel with its resolved parameters.
+    nystroem_ : sklearn.kernel_approximation.Nystroem or None
+        The fitted scikit-learn map (None for callable kernels).
+    normalization_ : ndarray of shape (n_landmarks, n_landmarks) or None
+        ``K_LL^{-1/2}`` for callable kernels (None otherwise).
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    See Also
+    --------
+    sklearn.kernel_approximation.Nystroem : Nystroem map with sampled landmarks.
+    UncenteredKernelPCA : The optimal rank-N approximation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ksm.baselines import KernelNystroem
+    >>> X = np.random.RandomState(0).normal(size=(40, 2))
+    >>> Y = KernelNystroem(n_components=40, gamma=0.5, random_state=0).fit_transform(X)
+    >>> K = np.exp(-0.5 * ((X[:, None] - X[None]) ** 2).sum(-1))
+    >>> bool(np.allclose(Y @ Y.T, K, atol=1e-6))
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        **_KERNEL_CONSTRAINTS,
+        "landmarks": [StrOptions({"uniform", "kmeans"}), "array-like"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        n_components=100,
+        *,
+        kernel="rbf",
+        gamma=None,
+        degree=3,
+        coef0=1,
+        kernel_params=None,
+        landmarks="uniform",
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+        self.kernel_params = kernel_params
+        self.landmarks = landmarks
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Choose the landmarks and fit the Nystroem map on them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X = validate_data(self, X, dtype=np.float64)
+        self.kernel_ = _make_kernel(self, X.shape[1])
+        self.landmarks_ = self._choose_landmarks(X)
+        try:
+            metric, params, self._normalized = self.kernel_.sklearn_metric()
+        except NotImplementedError:
+            self.nystroem_ = None
+            self.normalization_ = self._torch_normalization(self.landmarks_)
+        else:
+            self.nystroem_ = Nystroem(
+                kernel=metric, n_components=len(self.landmarks_), random_state=0, **params
+            ).fit(self._prepare(self.landmarks_)[0])
+            self.normalization_ = None
+        return self
+
+    def _choose_landmarks(self, X):
+        if not isinstance(self.landmarks, str):
+            landmarks = check_array(self.landmarks, dtype=np.float64, input_name="landmarks")
+            if landmarks.shape[1] != X.shape[1]:
+                raise ValueError(
+                    f"landmarks have {landmarks.shape[1]} features but X has {X.shape[1]}."
+                )
+            return landmarks
+        n_landmarks = self.n_components
+        if n_landmarks > X.shape[0]:
+            warnings.warn(
+                f"n_components={n_landmarks} > n_samples={X.shape[0]}: using "
+                f"{X.shape[0]} landmarks.",
+                stacklevel=3,
+            )
+            n_landmarks = X.shape[0]
+        rng = check_random_state(self.random_state)
+        if self.landmarks == "uniform":
+            return X[rng.permutation(X.shape[0])[:n_landmarks]]
+        kmeans = KMeans(
+            n_clusters=n_landmarks, init="random", n_init=1, max_iter=100,
+            algorithm="lloyd", random_state=rng,
+        )  # fmt: skip
+        return kmeans.fit(X).cluster_centers_
+
+    def _prepare(self, X):
+        """Inputs of the scikit-learn metric, and the output scale per row."""
+        if not self._normalized:
+            return X, None
+        norms = np.linalg.norm(X, axis=1)
+        return X / np.where(norms > 0, norms, 1.0)[:, None], norms
+
+    def _torch_normalization(self, landmarks):
+        L = torch.from_numpy(landmarks)
+        U, S, Vh = torch.linalg.svd(self.kernel_(L, L))
+        # As scikit-learn's Nystroem: tiny singular values are clipped.
+        return (U / torch.sqrt(S.clamp(min=1e-12)) @ Vh).numpy()
+
+    @property
+    def _n_features_out(self):
+        return self.landmarks_.shape[0]
+
+    def transform(self, X):
+        """Nystroem features of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        Y : ndarray of shape (n_samples, n_landmarks)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        if self.nystroem_ is None:
+            K = self.kernel_(torch.from_numpy(X), torch.from_numpy(self.landmarks_))
+            return K.numpy() @ self.normalization_.T
+        inputs, scale = self._prepare(X)
+        Y = self.nystroem_.transform(inputs)
+        return Y if scale is None else Y * scale[:, None]
