@@ -40,10 +40,37 @@ FLOAT_DTYPES = [np.float64, np.float32]
 TRANSFORM_BLOCK = 4096
 
 
+def _major(version):
+    """The major version of ``"X.Y.Z"``: pickles load across minor versions."""
+    return str(version).split(".")[0]
+
+
 class NetworkEstimatorMixin:
     """fit / partial_fit / transform for networks trained by minibatch steps."""
 
     _state_attributes = ()
+
+    # ---------------------------------------------------------- persistence
+
+    def __getstate__(self):
+        # BaseEstimator's records scikit-learn's version; add the package's.
+        from . import __version__
+
+        return dict(super().__getstate__(), _sklearn_ksm_version=__version__)
+
+    def __setstate__(self, state):
+        from . import __version__
+
+        state = dict(state)
+        saved = state.pop("_sklearn_ksm_version", None)
+        if saved is not None and _major(saved) != _major(__version__):
+            raise ValueError(
+                f"This {type(self).__name__} was pickled by sklearn-ksm {saved}, whose fitted "
+                f"attributes are incompatible with the installed sklearn-ksm {__version__} "
+                f"(major versions differ). Load it with sklearn-ksm {_major(saved)}.x and refit, "
+                "or refit with this version."
+            )
+        super().__setstate__(state)
 
     # ------------------------------------------------------------ training
 

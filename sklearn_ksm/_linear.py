@@ -196,7 +196,21 @@ class _LinearNetwork(
     def _publish(self, result, previous):
         super()._publish(result, previous)
         W, lateral = (torch.from_numpy(getattr(self, name)) for name in self._state_attributes)
-        self.components_ = self._filters(W, lateral).numpy()
+        try:
+            filters = self._filters(W, lateral)
+        except torch.linalg.LinAlgError:
+            filters = None
+        if filters is None or not torch.isfinite(filters).all():
+            # A finite state can still have singular lateral weights (inputs of
+            # scale ~1e9 in a few steps): refuse it; the transaction restores
+            # the model as it was before this call.
+            raise ValueError(
+                f"{type(self).__name__}: the lateral weights became singular after "
+                f"{self.n_steps_} steps, so the filters M^-1 W are undefined. The "
+                "inputs are probably far from unit scale: standardise them (e.g. "
+                "StandardScaler) or use a smaller learning_rate."
+            )
+        self.components_ = filters.numpy()
 
     @property
     def _n_features_out(self):

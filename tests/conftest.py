@@ -7,7 +7,12 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 from sklearn.datasets import make_moons
+
+# Property tests draw the same examples on every run, so CI is reproducible.
+settings.register_profile("sklearn-ksm", derandomize=True)
+settings.load_profile("sklearn-ksm")
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
