@@ -127,9 +127,7 @@ class Kernel(ABC):
         NotImplementedError
             For kernels that scikit-learn has no vectorised equivalent of.
         """
-        raise NotImplementedError(
-            f"{type(self).__name__} has no scikit-learn built-in equivalent."
-        )
+        raise NotImplementedError(f"{type(self).__name__} has no scikit-learn built-in equivalent.")
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -135,9 +135,7 @@ def similarity_samples(
     X = check_array(X, dtype=np.float64)
     Y = check_array(Y, dtype=np.float64)
     if len(X) != len(Y):
-        raise ValueError(
-            f"X and Y must have the same number of rows, got {len(X)} and {len(Y)}."
-        )
+        raise ValueError(f"X and Y must have the same number of rows, got {len(X)} and {len(Y)}.")
     rng = check_random_state(random_state)
     s, t = rng.randint(len(X), size=(2, n_pairs))
     kernel = _resolve_kernel(
@@ -315,9 +313,7 @@ def eigenvalue_error(lateral_weights, eigenvalues):
         raise ValueError(f"lateral_weights must be square, got shape {M.shape}.")
     reference = np.sort(np.ravel(np.asarray(eigenvalues, dtype=np.float64)))[::-1]
     if len(reference) < len(M):
-        raise ValueError(
-            f"Need at least {len(M)} reference eigenvalues, got {len(reference)}."
-        )
+        raise ValueError(f"Need at least {len(M)} reference eigenvalues, got {len(reference)}.")
     reference = reference[: len(M)]
     values = np.linalg.eigvalsh((M + M.T) / 2)[::-1]
     return float(np.linalg.norm(values - reference) / np.linalg.norm(reference))
@@ -370,7 +366,5 @@ def whitening_error(components, covariance):
     F = check_array(components, dtype=np.float64, input_name="components")
     C = check_array(covariance, dtype=np.float64, input_name="covariance")
     if C.shape != (F.shape[1], F.shape[1]):
-        raise ValueError(
-            f"covariance must have shape {(F.shape[1], F.shape[1])}, got {C.shape}."
-        )
+        raise ValueError(f"covariance must have shape {(F.shape[1], F.shape[1])}, got {C.shape}.")
     return float(np.linalg.norm(F @ C @ F.T - np.eye(len(F))) / np.sqrt(len(F)))

@@ -34,8 +34,9 @@ ESTIMATORS = [
         n_components=4, inference="dynamics", max_iter=2, random_state=0
     ),
     UncenteredKernelPCA(n_components=4),
-    UncenteredKernelPCA(n_components=4, kernel="power_cosine", eigen_solver="randomized",
-                        random_state=0),  # fmt: skip
+    UncenteredKernelPCA(
+        n_components=4, kernel="power_cosine", eigen_solver="randomized", random_state=0
+    ),  # fmt: skip
     KernelNystroem(n_components=5, random_state=0),
     KernelNystroem(n_components=5, kernel="power_cosine", landmarks="kmeans", random_state=0),
 ]
