@@ -8,25 +8,14 @@ Prints steps per second and the relative kernel error of the result.
 """
 
 import argparse
-import gzip
 import math
-import pathlib
 import time
 
-import numpy as np
 import torch
 
 from sklearn_ksm import HebbianKernelSimilarityMatching
+from sklearn_ksm.datasets import load_mnist
 from sklearn_ksm.metrics import kernel_approximation_error
-
-DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist_5k.csv.gz"
-
-
-def load_mnist_sample(path):
-    with gzip.open(path) as f:
-        pixels = np.loadtxt(f, delimiter=",")[:, :784]
-    X = pixels.reshape(-1, 28, 28)[:, 4:24, 4:24].reshape(-1, 400)
-    return (X / X.std()).astype(np.float32)
 
 
 def main():
@@ -34,9 +23,8 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steps", type=int, default=15000)
     parser.add_argument("--n-components", type=int, default=800)
-    parser.add_argument("--data", default=str(DATA))
     args = parser.parse_args()
-    X = load_mnist_sample(args.data)
+    X = load_mnist(source="sample", return_X_y=True)[0]
     n_epochs = math.ceil(args.steps / math.ceil(len(X) / 64))
     est = HebbianKernelSimilarityMatching(
         args.n_components, kernel="power_cosine", degree=3, learning_rate=0.001,
