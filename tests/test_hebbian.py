@@ -308,6 +308,28 @@ def test_interrupted_fit_keeps_previous_model(fitted, small_data, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         est.fit(small_data)
     assert_same_state(est, before)
+    with pytest.raises(KeyboardInterrupt):
+        est.partial_fit(small_data)
+    assert_same_state(est, before)
+
+
+def test_interrupt_mid_partial_fit_keeps_previous_model(fitted, small_data, monkeypatch):
+    """An interrupt after some steps of a partial_fit leaves the model as it was."""
+    est = pickle.loads(pickle.dumps(fitted)).set_params(batch_size=10)
+    before = fitted_snapshot(est)
+    step, calls = hebbian_module._gda.gda_step, []
+
+    def interrupt_third_step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(hebbian_module._gda, "gda_step", interrupt_third_step)
+    with pytest.raises(KeyboardInterrupt):
+        est.partial_fit(small_data)
+    assert len(calls) == 3
+    assert_same_state(est, before)
 
 
 # ---------------------------------------------------------------- devices
