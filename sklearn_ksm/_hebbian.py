@@ -18,7 +18,7 @@ from . import _gda
 from ._base import FLOAT_DTYPES, NetworkEstimatorMixin
 from ._device import resolve_device, to_tensor
 from ._solver import PlateauMonitor, Schedule
-from .kernels import KERNEL_NAMES, make_kernel
+from .kernels import KERNEL_NAMES, estimator_kernel
 from .metrics import kernel_approximation_error
 
 # Rows of the seeded subsample on which score() computes the kernel error
@@ -303,14 +303,7 @@ default="random"
     # ------------------------------------------------------ network hooks
 
     def _configure(self, X):
-        self.kernel_ = make_kernel(
-            self.kernel,
-            gamma=self.gamma,
-            degree=self.degree,
-            coef0=self.coef0,
-            kernel_params=self.kernel_params,
-            n_features=X.shape[1],
-        )
+        self.kernel_ = estimator_kernel(self, X.shape[1])
 
     def _step_function(self):
         kernel, reg, inference = self.kernel_, self.reg, self.inference

@@ -27,7 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._device import resolve_device, to_tensor
-from .kernels import KERNEL_NAMES, make_kernel
+from .kernels import KERNEL_NAMES, estimator_kernel
 
 __all__ = ["UncenteredKernelPCA", "KernelNystroem"]
 
@@ -42,17 +42,6 @@ _KERNEL_CONSTRAINTS = {
 # The dense eigensolver is used up to this many samples (an n x n float64
 # matrix of 4000 rows is 128 MB); beyond, the randomized one.
 DENSE_EIGEN_MAX_SAMPLES = 4000
-
-
-def _make_kernel(estimator, n_features):
-    return make_kernel(
-        estimator.kernel,
-        gamma=estimator.gamma,
-        degree=estimator.degree,
-        coef0=estimator.coef0,
-        kernel_params=estimator.kernel_params,
-        n_features=n_features,
-    )
 
 
 def blocked_kernel_matmul(kernel, X, Z, V, block_size=2048):
@@ -203,7 +192,7 @@ class UncenteredKernelPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             Fitted estimator.
         """
         X = validate_data(self, X, dtype=np.float64)
-        kernel = _make_kernel(self, X.shape[1])
+        kernel = estimator_kernel(self, X.shape[1])
         device = resolve_device(self.device)
         Xt = to_tensor(X, device)
         n, rank = X.shape[0], min(self.n_components, X.shape[0])
@@ -386,7 +375,7 @@ default="uniform"
             Fitted estimator.
         """
         X = validate_data(self, X, dtype=np.float64)
-        self.kernel_ = _make_kernel(self, X.shape[1])
+        self.kernel_ = estimator_kernel(self, X.shape[1])
         self.landmarks_ = self._choose_landmarks(X)
         try:
             metric, params, self._normalized = self.kernel_.sklearn_metric()

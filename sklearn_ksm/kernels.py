@@ -27,6 +27,7 @@ __all__ = [
     "PowerCosineKernel",
     "CallableKernel",
     "make_kernel",
+    "estimator_kernel",
     "KERNEL_NAMES",
 ]
 
@@ -385,3 +386,16 @@ def make_kernel(kernel, *, gamma=None, degree=3, coef0=1.0, kernel_params=None, 
     if kernel == "power_cosine":
         return PowerCosineKernel(degree)
     raise ValueError(f"Unknown kernel {kernel!r}; expected one of {KERNEL_NAMES} or a callable.")
+
+
+def estimator_kernel(estimator, n_features):
+    """The kernel described by an estimator's ``kernel``, ``gamma``, ``degree``,
+    ``coef0`` and ``kernel_params`` parameters (see :func:`make_kernel`)."""
+    return make_kernel(
+        estimator.kernel,
+        gamma=estimator.gamma,
+        degree=estimator.degree,
+        coef0=estimator.coef0,
+        kernel_params=estimator.kernel_params,
+        n_features=n_features,
+    )
