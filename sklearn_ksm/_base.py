@@ -17,7 +17,9 @@ order of its state tuple) and implements:
 - ``_step_function()``: ``step(state, X_batch, rates) -> (state, objective)``;
 - ``_fit_schedule(n_samples)``: ``(Schedule, PlateauMonitor or None)`` for fit;
 - ``_stream_schedule()``: the ``Schedule`` of ``partial_fit``;
-- ``_respond(state, X_block)``: the network output for a block of rows.
+- ``_respond(state, X_block)``: the network output for a block of rows;
+- optionally ``_prepare_response(state)``: work shared by all the blocks of
+  one transform (e.g. a factorisation), passed to ``_respond`` as its state.
 
 It must have the parameters ``batch_size``, ``max_iter``, ``device``,
 ``random_state`` and ``verbose``.
@@ -189,9 +191,12 @@ class NetworkEstimatorMixin:
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
         return self._transform_validated(X)
 
+    def _prepare_response(self, state):
+        return state
+
     def _transform_validated(self, X):
         device = resolve_device(self.device, fallback=True)
-        state = self._fitted_state(device, X.dtype)
+        state = self._prepare_response(self._fitted_state(device, X.dtype))
         Y = np.empty((X.shape[0], self._n_features_out), dtype=X.dtype)
         for start in range(0, X.shape[0], TRANSFORM_BLOCK):
             block = to_tensor(X[start : start + TRANSFORM_BLOCK], device)

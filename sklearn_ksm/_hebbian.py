@@ -26,6 +26,18 @@ from .metrics import kernel_approximation_error
 SCORE_MAX_SAMPLES = 2000
 
 
+def _column_mean_std(X, block=4096):
+    """Column means and standard deviations in float64, a block of rows at a time.
+
+    ``X.std(0, dtype=np.float64)`` would make a float64 copy of all of ``X``;
+    two passes over blocks keep the extra memory at one block.
+    """
+    blocks = range(0, X.shape[0], block)
+    mean = sum(X[i : i + block].sum(0, dtype=np.float64) for i in blocks) / X.shape[0]
+    squares = sum(((X[i : i + block] - mean) ** 2).sum(0) for i in blocks)
+    return mean, np.sqrt(squares / X.shape[0])
+
+
 class HebbianKernelSimilarityMatching(
     NetworkEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
@@ -338,10 +350,15 @@ default="random"
     def _stream_schedule(self):
         return Schedule(self._rates())
 
+    def _prepare_response(self, state):
+        operator = _gda.response_operator(state[2], self.reg) if self.inference == "solve" else None
+        return _gda.NetworkState(*state), operator
+
     def _respond(self, state, X_block):
+        state, operator = state
         return _gda.transform_batch(
-            _gda.NetworkState(*state), X_block, kernel=self.kernel_, reg=self.reg,
-            inference=self.inference,
+            state, X_block, kernel=self.kernel_, reg=self.reg, inference=self.inference,
+            operator=operator,
         )  # fmt: skip
 
     def _initial_state(self, X, device, generator):
@@ -352,7 +369,7 @@ default="random"
             W = np.array(X[rows], dtype=np.float64)
         elif isinstance(self.init, str):
             # Gaussian matched to the data's scale, so no input scaling is needed.
-            mean, std = X.mean(0, dtype=np.float64), X.std(0, dtype=np.float64)
+            mean, std = _column_mean_std(X)
             std[std == 0] = std.max() if std.max() > 0 else 1.0
             noise = torch.randn(shape, generator=generator, dtype=torch.float64).numpy()
             W = mean + std * noise

@@ -31,6 +31,8 @@ __all__ = [
     "KERNEL_NAMES",
 ]
 
+#: Names of the built-in kernels, as accepted by the estimators' ``kernel``
+#: parameter and by :func:`make_kernel`.
 KERNEL_NAMES = ("rbf", "power_cosine", "linear", "poly")
 
 # Norms below this are treated as zero, so that zero vectors give zero
@@ -76,12 +78,31 @@ def _safe_norms(X):
 class Kernel(ABC):
     """A positive semi-definite kernel ``f(u, v)`` on rows of 2-D tensors.
 
+    The base class of the built-in kernels and of :class:`CallableKernel`.
+    A subclass implements the Gram matrix (``__call__``), the diagonal
+    (:meth:`diag`), and the two derivatives the learning rules need
+    (:meth:`grad_second`, :meth:`diag_grad`), all on torch tensors.
+
     Attributes
     ----------
     homogeneous : bool
         Whether ``f(a u, b v) = (a b)^alpha f(u, v)`` for ``a, b > 0``. The
         network's gains ``q`` are then redundant and kept at 1 (appendix A.4
         of Luther & Seung).
+    name : str or None
+        The kernel's name in :data:`KERNEL_NAMES` (``"callable"`` for
+        :class:`CallableKernel`).
+
+    See Also
+    --------
+    make_kernel : Build a kernel from an estimator's parameters.
+
+    Examples
+    --------
+    >>> from sklearn_ksm.kernels import Kernel, make_kernel
+    >>> kernel = make_kernel("linear", n_features=3)
+    >>> isinstance(kernel, Kernel), kernel.name, kernel.homogeneous
+    (True, 'linear', True)
     """
 
     homogeneous = False
@@ -95,11 +116,23 @@ class Kernel(ABC):
     def diag(self, X):
         """``f(x, x)`` for each row, shape ``(len(X),)``."""
 
+    def gram_and_slope(self, X, W):
+        """The Gram matrix and the intermediate its derivative reuses, in one pass.
+
+        Returns ``(K, slope)``: ``K`` is ``self(X, W)``; ``slope`` is whatever
+        :meth:`grad_second` would otherwise recompute from ``X @ W.T`` (the
+        cosine power of the power-cosine kernel, the base power of the
+        polynomial one), or ``None``. The training step calls this once, so
+        the kernel and its derivative share one matrix product.
+        """
+        return self(X, W), None
+
     @abstractmethod
-    def grad_second(self, X, W, K, G):
+    def grad_second(self, X, W, K, G, slope=None):
         """``sum_b G[b, i] df(X[b], W[i])/dW[i]``, shape ``W.shape``.
 
-        ``K`` is ``self(X, W)``, passed in so it is not recomputed.
+        ``K`` is ``self(X, W)`` and ``slope`` the second value of
+        :meth:`gram_and_slope`, passed in so they are not recomputed.
         """
 
     @abstractmethod
@@ -146,6 +179,23 @@ class RBFKernel(Kernel):
 
     ``gamma = 1 / (2 sigma^2)`` in the paper's notation; ``f(w, w) = 1`` and
     ``df(x, w)/dw = 2 gamma f(x, w) (x - w)`` (Eq. 17).
+
+    Parameters
+    ----------
+    gamma : float
+        Inverse squared length scale (> 0).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_ksm.kernels import RBFKernel
+    >>> kernel = RBFKernel(gamma=0.5)
+    >>> X = torch.tensor([[0.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
+    >>> kernel(X, X)
+    tensor([[1.0000, 0.6065],
+            [0.6065, 1.0000]], dtype=torch.float64)
+    >>> kernel.diag(X)
+    tensor([1., 1.], dtype=torch.float64)
     """
 
     name = "rbf"
@@ -162,7 +212,7 @@ class RBFKernel(Kernel):
     def diag(self, X):
         return X.new_ones(X.shape[0])
 
-    def grad_second(self, X, W, K, G):
+    def grad_second(self, X, W, K, G, slope=None):
         GK = G * K
         return 2.0 * self.gamma * (GK.T @ X - GK.sum(0)[:, None] * W)
 
@@ -174,7 +224,21 @@ class RBFKernel(Kernel):
 
 
 class LinearKernel(Kernel):
-    """Linear kernel ``f(u, v) = u . v`` (linear similarity matching)."""
+    """Linear kernel, the inner product ``f(u, v) = u^T v``.
+
+    With it, kernel similarity matching is linear similarity matching (the
+    principal subspace network, see :class:`~sklearn_ksm.HebbianSimilarityMatching`).
+    Homogeneous, so the network's gains stay 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_ksm.kernels import LinearKernel
+    >>> X = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+    >>> LinearKernel()(X, X)
+    tensor([[ 5., 11.],
+            [11., 25.]], dtype=torch.float64)
+    """
 
     name = "linear"
     homogeneous = True
@@ -185,7 +249,7 @@ class LinearKernel(Kernel):
     def diag(self, X):
         return (X * X).sum(1)
 
-    def grad_second(self, X, W, K, G):
+    def grad_second(self, X, W, K, G, slope=None):
         return G.T @ X
 
     def diag_grad(self, W):
@@ -196,9 +260,30 @@ class LinearKernel(Kernel):
 
 
 class PolynomialKernel(Kernel):
-    """Polynomial kernel ``f(u, v) = (gamma u . v + coef0)^degree``.
+    """Polynomial kernel ``f(u, v) = (gamma u^T v + coef0)^degree``.
 
     Homogeneous when ``coef0 == 0``.
+
+    Parameters
+    ----------
+    gamma : float
+        Scale of the inner product (> 0).
+    degree : int, default=3
+        Integer exponent (>= 1), which keeps the kernel positive semi-definite.
+    coef0 : float, default=1.0
+        Constant term.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_ksm.kernels import PolynomialKernel
+    >>> kernel = PolynomialKernel(gamma=1.0, degree=2, coef0=1.0)
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    >>> kernel(X, X)
+    tensor([[4., 1.],
+            [1., 4.]], dtype=torch.float64)
+    >>> kernel.homogeneous, PolynomialKernel(gamma=1.0, degree=2, coef0=0.0).homogeneous
+    (False, True)
     """
 
     name = "poly"
@@ -225,8 +310,14 @@ class PolynomialKernel(Kernel):
     def diag(self, X):
         return (self.gamma * (X * X).sum(1) + self.coef0) ** self.degree
 
-    def grad_second(self, X, W, K, G):
-        slope = self.degree * self.gamma * self._base(X, W) ** (self.degree - 1)
+    def gram_and_slope(self, X, W):
+        base = self._base(X, W)
+        power = base ** (self.degree - 1)
+        return power * base, self.degree * self.gamma * power
+
+    def grad_second(self, X, W, K, G, slope=None):
+        if slope is None:
+            slope = self.gram_and_slope(X, W)[1]
         return (G * slope).T @ X
 
     def diag_grad(self, W):
@@ -247,6 +338,21 @@ class PowerCosineKernel(Kernel):
     norms). Zero vectors have zero similarity with everything.
 
     ``df(x, w)/dw = (1 - alpha) f(x, w) w / |w|^2 + alpha cos^(alpha-1) x``.
+
+    Parameters
+    ----------
+    alpha : int, default=3
+        Integer exponent of the cosine (>= 1); the estimators' ``degree``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_ksm.kernels import PowerCosineKernel
+    >>> kernel = PowerCosineKernel(alpha=3)
+    >>> X = torch.tensor([[1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    >>> kernel(X, X)  # |u| |v| cos^3: sqrt(2) * (1 / sqrt(2))^3 = 0.5
+    tensor([[1.0000, 0.5000],
+            [0.5000, 2.0000]], dtype=torch.float64)
     """
 
     name = "power_cosine"
@@ -272,11 +378,19 @@ class PowerCosineKernel(Kernel):
     def diag(self, X):
         return (X * X).sum(1)
 
-    def grad_second(self, X, W, K, G):
+    def gram_and_slope(self, X, W):
+        cosine = self._cosine(X, W)
+        power = cosine ** (self.alpha - 1)
+        norms = _safe_norms(X)[:, None] * _safe_norms(W)[None, :]
+        return norms * power * cosine, power
+
+    def grad_second(self, X, W, K, G, slope=None):
         if self.alpha == 1:
             return G.T @ X
+        if slope is None:
+            slope = self._cosine(X, W) ** (self.alpha - 1)
         radial = (1 - self.alpha) * (G * K).sum(0) / _safe_norms(W) ** 2
-        angular = self.alpha * (G * self._cosine(X, W) ** (self.alpha - 1)).T @ X
+        angular = self.alpha * (G * slope).T @ X
         return radial[:, None] * W + angular
 
     def diag_grad(self, W):
@@ -294,6 +408,33 @@ class CallableKernel(Kernel):
     The function must be positive semi-definite and differentiable by torch
     autograd; derivatives are taken with autograd. Use a module-level
     function (not a lambda) so that fitted estimators can be pickled.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(X, W, **params)`` returning the ``(len(X), len(W))`` Gram
+        matrix of two 2-D tensors, as a tensor.
+    params : dict, default=None
+        Keyword arguments passed to ``func``.
+
+    Examples
+    --------
+    A Laplacian kernel ``exp(-gamma |u - v|_1)``; its derivative for the
+    learning rule comes from autograd:
+
+    >>> import torch
+    >>> from sklearn_ksm.kernels import CallableKernel
+    >>> def laplacian(X, W, gamma=1.0):
+    ...     return torch.exp(-gamma * torch.cdist(X, W, p=1))
+    >>> kernel = CallableKernel(laplacian, {"gamma": 0.5})
+    >>> X = torch.tensor([[0.0], [2.0]], dtype=torch.float64)
+    >>> kernel(X, X)
+    tensor([[1.0000, 0.3679],
+            [0.3679, 1.0000]], dtype=torch.float64)
+    >>> W = torch.tensor([[0.5]], dtype=torch.float64)
+    >>> G = torch.ones(2, 1, dtype=torch.float64)
+    >>> kernel.grad_second(X, W, kernel(X, W), G).round(decimals=4)
+    tensor([[-0.1532]], dtype=torch.float64)
     """
 
     name = "callable"
@@ -329,7 +470,7 @@ class CallableKernel(Kernel):
         blocks = [torch.diagonal(self(Xb, Xb)) for Xb in torch.split(X, block)]
         return torch.cat(blocks) if blocks else X.new_zeros(0)
 
-    def grad_second(self, X, W, K, G):
+    def grad_second(self, X, W, K, G, slope=None):
         with torch.enable_grad():
             W = W.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(self(X, W), W, grad_outputs=G)
@@ -364,7 +505,16 @@ def make_kernel(kernel, *, gamma=None, degree=3, coef0=1.0, kernel_params=None, 
 
     Returns
     -------
-    Kernel
+    kernel : Kernel
+        The kernel object.
+
+    Examples
+    --------
+    >>> from sklearn_ksm.kernels import make_kernel
+    >>> make_kernel("rbf", n_features=4)  # gamma=None: 1 / n_features
+    RBFKernel(gamma=0.25)
+    >>> make_kernel("power_cosine", degree=3, n_features=400)
+    PowerCosineKernel(alpha=3)
     """
     if isinstance(kernel, Kernel):
         return kernel
@@ -389,8 +539,32 @@ def make_kernel(kernel, *, gamma=None, degree=3, coef0=1.0, kernel_params=None, 
 
 
 def estimator_kernel(estimator, n_features):
-    """The kernel described by an estimator's ``kernel``, ``gamma``, ``degree``,
-    ``coef0`` and ``kernel_params`` parameters (see :func:`make_kernel`)."""
+    """The kernel described by an estimator's kernel parameters.
+
+    Reads ``kernel``, ``gamma``, ``degree``, ``coef0`` and ``kernel_params``
+    and calls :func:`make_kernel`.
+
+    Parameters
+    ----------
+    estimator : estimator
+        An estimator with those five parameters, e.g.
+        :class:`~sklearn_ksm.HebbianKernelSimilarityMatching`.
+    n_features : int
+        Number of input features, used to resolve ``gamma=None``.
+
+    Returns
+    -------
+    kernel : Kernel
+        The kernel object.
+
+    Examples
+    --------
+    >>> from sklearn_ksm import HebbianKernelSimilarityMatching
+    >>> from sklearn_ksm.kernels import estimator_kernel
+    >>> network = HebbianKernelSimilarityMatching(kernel="poly", degree=2, coef0=0)
+    >>> estimator_kernel(network, n_features=10)
+    PolynomialKernel(gamma=0.1, degree=2, coef0=0.0)
+    """
     return make_kernel(
         estimator.kernel,
         gamma=estimator.gamma,

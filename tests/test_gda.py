@@ -100,3 +100,42 @@ def test_step_follows_eq_10_and_keeps_lateral_psd(learn_gains):
     assert torch.linalg.eigvalsh(new.L).min() > -1e-12
     # The step is functional: the old state is untouched.
     assert not torch.equal(new.W, W)
+
+
+def _run_engine(step, kernel, dtype, n_steps, seed=0):
+    """``n_steps`` of ``step`` from one initial network on one stream of batches."""
+    gen = torch.Generator().manual_seed(seed)
+    # fewer neurons than inputs and the default rates: a well-posed run, where
+    # rounding differences are damped rather than amplified
+    n_inputs, n_neurons, n_batch = 10, 8, 16
+    X = 0.3 * torch.randn(4 * n_batch, n_inputs, generator=gen, dtype=torch.float64)
+    W = torch.randn(n_neurons, n_inputs, generator=gen, dtype=torch.float64)
+    state = _gda.NetworkState(W, torch.ones(n_neurons, dtype=torch.float64),
+                              torch.eye(n_neurons, dtype=torch.float64))  # fmt: skip
+    state = _gda.NetworkState(*(t.to(dtype) for t in state))
+    X = X.to(dtype)
+    rates = _gda.LearningRates(0.003, 0.003, 0.03)
+    energies = []
+    for t in range(n_steps):
+        batch = X[(t % 4) * n_batch : (t % 4 + 1) * n_batch]
+        state, e = step(state, batch, kernel=kernel, rates=rates, reg=1e-3,
+                        learn_gains=not kernel.homogeneous)  # fmt: skip
+        energies.append(e)
+    return state, torch.stack(energies)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+@pytest.mark.parametrize(
+    "dtype, n_steps, rtol", [(torch.float64, 200, 1e-12), (torch.float32, 1000, 2e-5)]
+)
+def test_fused_engine_matches_plain_engine(kernel, dtype, n_steps, rtol):
+    """The fast step computes the plain step's update, up to rounding (float32: 1,000 steps)."""
+    fused, e_fused = _run_engine(_gda.gda_step, kernel, dtype, n_steps)
+    plain, e_plain = _run_engine(_gda.gda_step_plain, kernel, dtype, n_steps)
+    assert all(torch.isfinite(t).all() for t in fused)
+    for a, b in zip(fused, plain, strict=True):
+        scale = b.abs().max()
+        torch.testing.assert_close(a, b, rtol=0, atol=rtol * scale)
+    torch.testing.assert_close(e_fused, e_plain, rtol=0, atol=rtol * e_plain.abs().max())
+    # the network moved: the comparison is not between two untouched states
+    assert (fused.W - _run_engine(_gda.gda_step, kernel, dtype, 1)[0].W).abs().max() > 1e-3
