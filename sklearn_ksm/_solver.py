@@ -115,8 +115,12 @@ class TrainingResult(NamedTuple):
     converged: bool
 
 
-def _batches(n_samples, batch_size, generator):
-    order = torch.randperm(n_samples, generator=generator) if generator is not None else None
+def _batches(n_samples, batch_size, generator, device):
+    # One host-to-device copy of the epoch's order: indexing a CUDA tensor with
+    # a CPU index would copy (and synchronise) at every step.
+    order = None
+    if generator is not None:
+        order = torch.randperm(n_samples, generator=generator).to(device, non_blocking=True)
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
         yield order[start:stop] if order is not None else slice(start, stop)
@@ -233,7 +237,7 @@ def train(
         return True
 
     for epoch in range(1, max_epochs + 1):
-        for index in _batches(n_samples, batch_size, generator):
+        for index in _batches(n_samples, batch_size, generator, X.device):
             rates = schedule.rates(n_steps)
             X_batch = X[index]
             state, objective = step(state, X_batch, rates)

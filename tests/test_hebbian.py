@@ -369,3 +369,26 @@ def test_model_fitted_on_cuda_loads_on_cpu_only_machine(small_data, monkeypatch)
     with pytest.warns(RuntimeWarning, match="using the CPU"):
         Y = loaded.transform(small_data.astype(np.float32))
     np.testing.assert_allclose(Y, expected, rtol=1e-4, atol=1e-5)
+
+
+@CUDA
+@pytest.mark.cuda
+def test_cuda_training_steps_do_not_synchronise(small_data):
+    """Only the periodic checks read from the device: no sync inside the step loop."""
+    from sklearn_ksm import _gda, _solver
+    from sklearn_ksm.kernels import RBFKernel
+
+    X = torch.as_tensor(small_data, dtype=torch.float32, device="cuda")
+    state = _gda.NetworkState(X[:8].clone(), torch.ones(8, device="cuda"),
+                              torch.eye(8, device="cuda"))  # fmt: skip
+    rates = _gda.LearningRates(0.003, 0.003, 0.03)
+    batches = list(_solver._batches(X.shape[0], 4, torch.Generator().manual_seed(0), X.device))
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for index in batches:
+            state, _ = _gda.gda_step(state, X[index], kernel=RBFKernel(0.5), rates=rates,
+                                     reg=1e-3, learn_gains=True)  # fmt: skip
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(state.W).all()
