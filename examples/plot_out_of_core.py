@@ -1,7 +1,7 @@
 """
-=============================================
+==============================================
 Out-of-core training from a memory-mapped file
-=============================================
+==============================================
 
 When the data do not fit in memory, stream them: read the file chunk by
 chunk and feed each chunk to

@@ -8,6 +8,7 @@ from ._hebbian import HebbianKernelSimilarityMatching
 from ._linear import FoldiakNetwork, HebbianSimilarityMatching
 from ._solver import TrainingDivergedError
 
+#: The package version, as a string (``"major.minor.patch"``).
 __version__ = "0.1.0"
 
 __all__ = ["HebbianKernelSimilarityMatching", "TrainingDivergedError", "__version__"]

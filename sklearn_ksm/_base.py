@@ -198,10 +198,13 @@ class NetworkEstimatorMixin:
         device = resolve_device(self.device, fallback=True)
         state = self._prepare_response(self._fitted_state(device, X.dtype))
         Y = np.empty((X.shape[0], self._n_features_out), dtype=X.dtype)
+        finite = True
         for start in range(0, X.shape[0], TRANSFORM_BLOCK):
-            block = to_tensor(X[start : start + TRANSFORM_BLOCK], device)
-            Y[start : start + TRANSFORM_BLOCK] = self._respond(state, block).cpu().numpy()
-        if not np.isfinite(Y).all():
+            block = self._respond(state, to_tensor(X[start : start + TRANSFORM_BLOCK], device))
+            # checked per block: a whole-output isfinite would cost n x N bytes
+            finite = finite and bool(torch.isfinite(block).all())
+            Y[start : start + TRANSFORM_BLOCK] = block.cpu().numpy()
+        if not finite:
             raise ValueError(
                 "The network output is not finite: the inputs are out of the range "
                 f"this model can represent in {X.dtype} (largest |x| = "

@@ -191,7 +191,16 @@ default="random"
     >>> ksm = HebbianKernelSimilarityMatching(
     ...     n_components=8, kernel="rbf", gamma=5.0, max_iter=20, random_state=0)
     >>> Y = ksm.fit_transform(X)
-    >>> Y.shape
+    >>> Y.shape, ksm.components_.shape, ksm.gains_.shape, ksm.lateral_weights_.shape
+    ((200, 8), (8, 2), (8,), (8, 8))
+
+    ``score`` is minus the relative kernel error ``||K - Y Y^T||_F / ||K||_F``,
+    so ``GridSearchCV`` needs no ``scoring``; ``partial_fit`` continues training
+    on new rows:
+
+    >>> bool(ksm.score(X) < 0)
+    True
+    >>> ksm.partial_fit(X[:64]).transform(X).shape
     (200, 8)
     """
 

@@ -29,13 +29,39 @@ class TrainingDivergedError(FloatingPointError, ValueError):
     the range the network can handle (e.g. a polynomial kernel on inputs of
     scale 1e8).
 
+    Parameters
+    ----------
+    message : str
+        The error message.
+    step : int
+        Index (over the estimator's lifetime, 1-based) of the first step whose
+        objective was non-finite.
+    result : TrainingResult, default=None
+        The training run up to the last finite state checked.
+
     Attributes
     ----------
     step : int
         Index (over the estimator's lifetime, 1-based) of the first step whose
         objective was non-finite.
-    result : TrainingResult
+    result : TrainingResult or None
         The training run up to the last finite state checked.
+
+    Examples
+    --------
+    Inputs of scale 1e8 overflow a cubic polynomial kernel; the estimator
+    keeps its last finite synapses:
+
+    >>> import numpy as np
+    >>> from sklearn_ksm import HebbianKernelSimilarityMatching, TrainingDivergedError
+    >>> X = np.random.RandomState(0).normal(size=(200, 3)) * 1e8
+    >>> ksm = HebbianKernelSimilarityMatching(4, kernel="poly", degree=3, max_iter=2,
+    ...                                       random_state=0)
+    >>> try:
+    ...     ksm.fit(X)
+    ... except TrainingDivergedError as error:
+    ...     print(isinstance(error, ValueError), bool(np.isfinite(ksm.components_).all()))
+    True True
     """
 
     def __init__(self, message, step, result=None):
