@@ -80,6 +80,9 @@ DATA_SEED = 0
 # (validation, initial state, publishing numpy attributes) are amortised as
 # they are in a real fit of thousands of steps
 FIT_MIN_EPOCHS = 10
+# Lateral learning and init of the estimator in the fit rows and the memory
+# table; set from --lateral. The engines' rows time the anti-Hebbian step.
+FIT_LATERAL = {"lateral": "hebbian", "init": "random"}
 
 
 @dataclass(frozen=True)
@@ -343,7 +346,7 @@ class Problem:
             estimator = HebbianKernelSimilarityMatching(
                 self.N, kernel=self.kernel_name, batch_size=self.B,
                 max_iter=max(FIT_MIN_EPOCHS, math.ceil(n_steps / self.n_batches)),
-                device=str(self.device), random_state=0, **self.params,
+                device=str(self.device), random_state=0, **self.params, **FIT_LATERAL,
             )  # fmt: skip
             return estimator.fit(self.X).n_steps_
 
@@ -509,7 +512,7 @@ def memory_child(mode, n_rows, n_components, device, epochs=1):
     X = synthetic(n_rows, MEMORY_M)
     estimator = HebbianKernelSimilarityMatching(
         n_components, kernel="rbf", gamma=1.0 / MEMORY_M, batch_size=BATCH, max_iter=epochs,
-        device=str(device), random_state=0,
+        device=str(device), random_state=0, **FIT_LATERAL,
     )  # fmt: skip
     # A small fit before the baseline: it pays the one-time costs (thread pools,
     # allocator and LAPACK workspaces) that would otherwise count as growth, and
@@ -549,7 +552,8 @@ def table_memory(args, settings, device):
              ("transform", small, 1), ("transform", large, 1)]  # fmt: skip
     for mode, n_rows, epochs in cases:
         command = [sys.executable, os.path.abspath(__file__), "--_memory-child", mode,
-                   str(n_rows), str(MEMORY_N), str(epochs), "--device", str(device)]  # fmt: skip
+                   str(n_rows), str(MEMORY_N), str(epochs), "--device", str(device),
+                   "--lateral", args.lateral]  # fmt: skip
         if args.threads is not None:
             command += ["--threads", str(args.threads)]
         completed = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -606,6 +610,9 @@ def parse_args(argv=None):
     parser.add_argument("--memory", action="store_true", help="also run table 4 (memory)")
     parser.add_argument("--sizes", type=parse_size, nargs="+", default=list(TABLE1_SIZES),
                         metavar="MxN", help="table 1 sizes, e.g. 2x16 400x800")  # fmt: skip
+    parser.add_argument("--lateral", choices=["hebbian", "equilibrium"], default="hebbian",
+                        help="lateral learning of the fit rows (hebbian: the paper's ascent, "
+                        "whose step the engines time)")  # fmt: skip
     parser.add_argument("--_memory-child", nargs=4, metavar=("MODE", "ROWS", "N", "EPOCHS"),
                         help=argparse.SUPPRESS)  # fmt: skip
     return parser.parse_args(argv)
@@ -613,6 +620,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    FIT_LATERAL["lateral"] = args.lateral
+    FIT_LATERAL["init"] = "random" if args.lateral == "hebbian" else "kmeans++"
     if args.threads is None:
         return run(args)
     torch.set_num_threads(args.threads)

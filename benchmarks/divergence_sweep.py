@@ -54,7 +54,14 @@ def rates(multiplier):
 
 def run_one(X, X_eval, params, max_iter, multiplier, reg):
     est = HebbianKernelSimilarityMatching(
-        **params, **rates(multiplier), reg=reg, batch_size=64, max_iter=max_iter, random_state=0
+        **params,
+        **rates(multiplier),
+        reg=reg,
+        batch_size=64,
+        max_iter=max_iter,
+        random_state=0,
+        lateral="hebbian",
+        init="random",
     )
     tic = time.perf_counter()
     try:

@@ -71,6 +71,8 @@ for alpha in alphas:
         degree=alpha,
         learning_rate=learning_rate,
         learning_rate_lateral=10 * learning_rate,
+        lateral="hebbian",
+        init="random",  # the paper's procedure
         decay_start=2 / 3,
         batch_size=batch_size,
         max_iter=n_epochs,

@@ -39,7 +39,15 @@ print(type(X_disk).__name__, X_disk.shape)
 # ``fit`` does by default (``learning_rate_decay=0.1, decay_start=0.5``).
 rates = dict(learning_rate=0.03, learning_rate_gain=0.03, learning_rate_lateral=0.3)
 n_passes, chunk = 6, 400
-params = dict(n_components=16, kernel="rbf", gamma=5.0, batch_size=16, random_state=0)
+params = dict(
+    n_components=16,
+    kernel="rbf",
+    gamma=5.0,
+    batch_size=16,
+    lateral="hebbian",
+    init="random",
+    random_state=0,
+)  # the paper's anti-Hebbian ascent, whose steps partial_fit and fit share
 
 stream = HebbianKernelSimilarityMatching(**params, **rates)
 errors = []

@@ -14,7 +14,8 @@ order of its state tuple) and implements:
 - ``_configure(X)``: set fitted configuration (e.g. the resolved kernel) on a
   cold start;
 - ``_initial_state(X, device, generator)``: the synapses before training;
-- ``_step_function()``: ``step(state, X_batch, rates) -> (state, objective)``;
+- ``_step_function(step_offset)``: ``step(state, X_batch, rates) -> (state, objective)``
+  (``step_offset``: steps the estimator has already run);
 - ``_fit_schedule(n_samples)``: ``(Schedule, PlateauMonitor or None)`` for fit;
 - ``_stream_schedule()``: the ``Schedule`` of ``partial_fit``;
 - ``_respond(state, X_block)``: the network output for a block of rows;
@@ -88,7 +89,11 @@ class NetworkEstimatorMixin:
                 X, state, device, previous=None, max_epochs=self.max_iter,
                 schedule=schedule, generator=generator, monitor=monitor,
             )  # fmt: skip
+            self._finish_fit(X, device)
         return self
+
+    def _finish_fit(self, X, device):
+        """Hook run at the end of ``fit`` (not ``partial_fit``); no-op here."""
 
     def _partial_fit_network(self, X):
         first_call = not hasattr(self, self._state_attributes[0])
@@ -114,9 +119,9 @@ class NetworkEstimatorMixin:
         offset = previous["n_steps_"] if previous is not None else 0
         try:
             result = train(
-                self._step_function(), state, to_tensor(X, device),
+                self._step_function(step_offset=offset), state, to_tensor(X, device),
                 batch_size=self.batch_size, step_offset=offset, verbose=self.verbose,
-                name=type(self).__name__, **loop_options,
+                name=type(self).__name__, diagnose=self._diagnostic(), **loop_options,
             )  # fmt: skip
         except TrainingDivergedError as error:
             # Keep the last finite state (never NaNs), then report.
@@ -124,11 +129,16 @@ class NetworkEstimatorMixin:
             raise
         self._publish(result, previous)
 
+    def _diagnostic(self):
+        """``diagnose(state)`` evaluated at every check of training, or None."""
+        return None
+
+    # fitted attributes of the diagnostic and of its step numbers
+    _diagnostic_attributes = ()
+
     def _counters(self):
-        return {
-            name: getattr(self, name)
-            for name in ("n_iter_", "n_steps_", "n_samples_seen_", "objective_history_")
-        }
+        names = ("n_iter_", "n_steps_", "n_samples_seen_", "objective_history_")
+        return {name: getattr(self, name) for name in names + self._diagnostic_attributes}
 
     def _publish(self, result, previous):
         """Store a training result as the fitted numpy attributes, all at once.
@@ -143,13 +153,15 @@ class NetworkEstimatorMixin:
             "n_samples_seen_": result.n_samples,
             "objective_history_": result.objective,
         }
+        if self._diagnostic_attributes:
+            values, steps = self._diagnostic_attributes
+            counters[values], counters[steps] = result.diagnostic, result.diagnostic_steps
         if previous is not None:
             counters["n_iter_"] = previous["n_iter_"] + 1
             counters["n_steps_"] += previous["n_steps_"]
             counters["n_samples_seen_"] += previous["n_samples_seen_"]
-            counters["objective_history_"] = np.concatenate(
-                [previous["objective_history_"], result.objective]
-            )
+            for name in ("objective_history_", *self._diagnostic_attributes):
+                counters[name] = np.concatenate([previous[name], counters[name]])
         self.__dict__.update(zip(self._state_attributes, arrays, strict=True))
         self.__dict__.update(counters)
 
@@ -178,9 +190,18 @@ class NetworkEstimatorMixin:
     def _fitted_dtype(self):
         return getattr(self, self._state_attributes[0]).dtype
 
+    # state attributes kept in float64 whatever the dtype of X
+    _float64_attributes = ()
+
     def _fitted_state(self, device, dtype):
         return tuple(
-            to_tensor(np.asarray(getattr(self, name), dtype=dtype), device)
+            to_tensor(
+                np.asarray(
+                    getattr(self, name),
+                    dtype=np.float64 if name in self._float64_attributes else dtype,
+                ),
+                device,
+            )
             for name in self._state_attributes
         )
 

@@ -36,14 +36,20 @@ class NetworkState(NamedTuple):
 
 
 class LearningRates(NamedTuple):
-    """Step sizes of Eq. 10: feedforward ``W``, gains ``q``, lateral ``L``."""
+    """Step sizes of Eq. 10: feedforward ``W``, gains ``q``, lateral ``L``.
+
+    ``moments`` is the rate of the running average of the drive moments
+    ``<u u^T>`` (:func:`accumulate_moments`), which the equilibrium lateral
+    weights are computed from.
+    """
 
     w: float
     q: float
     lateral: float
+    moments: float = 0.0
 
     def scaled(self, factor):
-        return LearningRates(self.w * factor, self.q * factor, self.lateral * factor)
+        return LearningRates(*(rate * factor for rate in self))
 
 
 def drive(q, K):
@@ -216,6 +222,138 @@ def gda_step_plain(state, X, *, kernel, rates, reg, learn_gains, inference="solv
     # anti-Hebbian lateral (ascent):  L += eta_l/2 (<y y^T> - L)
     L_new = L + rates.lateral * grad_L(Y, L)
     return NetworkState(W_new, q_new, L_new), batch_energy
+
+
+# Smallest eigenvalue of the equilibrium lateral weights, relative to the
+# largest: directions the drive does not excite get this instead of 0, so
+# L + reg I stays factorable in float32 even with reg = 0.
+LATERAL_FLOOR = 1e-6
+
+
+def lateral_equilibrium(S, reg, newton_steps=8):
+    """The lateral weights that maximise Eq. 9 for fixed drive moments.
+
+    For landmarks and gains held fixed, the objective of Eq. 9 as a function
+    of ``L`` is ``-1/2 tr((L + reg I)^{-1} S) - 1/4 |L|_F^2`` with
+    ``S = <u u^T>``, ``u = q f(W, x)``; it is concave, and its maximiser is
+    the fixed point of the anti-Hebbian rule (Eq. 15), ``L = <y y^T>``. It
+    shares the eigenvectors of ``S``, with eigenvalues ``l`` solving
+    ``l (l + reg)^2 = s``, found here by Newton's method from the smaller
+    of the upper bounds ``s^(1/3)`` and ``s / reg^2`` (from above, where
+    the cubic is convex, Newton converges monotonically; from the closer
+    bound, in a few steps). This is the lateral learning run to
+    convergence, the limit of infinitely separated time scales.
+
+    Parameters
+    ----------
+    S : tensor (N, N)
+        Symmetric positive semi-definite drive moments (float64 advised: the
+        small eigenvalues decide the response in weakly driven directions).
+    reg : float
+
+    Returns
+    -------
+    L : tensor (N, N), dtype of ``S``
+        NaN where ``S`` is not finite or cannot be decomposed.
+    """
+    # Non-finite moments (a diverged drive) give NaN weights, which the
+    # training loop reports as a divergence, instead of an eigh error.
+    finite = torch.isfinite(S).all()
+    try:
+        s, V = torch.linalg.eigh(torch.where(finite, S, torch.zeros_like(S)))
+    except torch.linalg.LinAlgError:  # finite but too extreme to decompose
+        return torch.full_like(S, float("nan"))
+    s = torch.where(finite, s.clamp(min=0), torch.full_like(s, float("nan")))
+    lat = s ** (1 / 3)
+    if reg > 0:
+        lat = torch.minimum(lat, s / reg**2)
+    for _ in range(newton_steps):
+        slope = (lat + reg) * (3 * lat + reg)
+        lat = torch.where(slope > 0, lat - (lat * (lat + reg) ** 2 - s) / slope, lat)
+    lat = lat.clamp(min=LATERAL_FLOOR * lat.max().clamp(min=torch.finfo(lat.dtype).tiny))
+    return (V * lat) @ V.mT
+
+
+def lateral_objective(S, L, reg):
+    """The part of Eq. 9 that depends on ``L`` at the optimal response.
+
+    ``-1/2 tr((L + reg I)^{-1} S) - 1/4 |L|_F^2`` for drive moments ``S``,
+    computed in the dtype of ``S`` (a 0-d tensor).
+    """
+    L = L.to(S.dtype)
+    A = L.clone()
+    A.diagonal().add_(reg)
+    chol, info = torch.linalg.cholesky_ex(A)
+    value = -0.5 * torch.trace(torch.cholesky_solve(S, chol)) - 0.25 * (L * L).sum()
+    return torch.where(info == 0, value, torch.full_like(value, float("nan")))
+
+
+def lateral_gap(S, L, reg):
+    """Duality gap of the ascent in ``L``: how far ``L`` is from its optimum.
+
+    ``max_L' F(L') - F(L) >= 0`` with ``F`` the :func:`lateral_objective`
+    for drive moments ``S``; zero exactly when ``L`` is the maximiser for
+    these landmarks and gains.
+    """
+    return lateral_objective(S, lateral_equilibrium(S, reg), reg) - lateral_objective(S, L, reg)
+
+
+def accumulate_moments(S, drive, rate):
+    """Running average of the drive moments: ``(1 - rate) S + rate <u u^T>``.
+
+    In the dtype of ``S`` (float64): a float32 product loses the small
+    eigenvalues that set the response in weakly driven directions.
+    """
+    D = drive.to(S.dtype)
+    return torch.addmm(S, D.mT, D, beta=1.0 - rate, alpha=rate / D.shape[0])
+
+
+def gda_step_equilibrium(state, X, *, kernel, rates, reg, learn_gains, learn):
+    """One minibatch step with the lateral weights at their equilibrium.
+
+    The descent half of Eq. 10 (Hebbian updates of ``W`` and ``q``, Eqs.
+    13-14) is that of :func:`gda_step`; the ascent in ``L`` is replaced by
+    its limit: the drive moments ``S = <u u^T>`` are averaged over recent
+    minibatches (:func:`accumulate_moments`) and ``L`` is set to the
+    maximiser for them (:func:`lateral_equilibrium`). The
+    anti-Hebbian ascent converges slowly where the eigenvalues of ``L``
+    differ a lot (and diverges unless its rate is below
+    ``2 reg / l_max`` once N exceeds the rank of the drive); its fixed
+    point does not.
+
+    Parameters
+    ----------
+    state : tuple (W, q, L, S)
+        The synapses and the float64 drive moments.
+    X : tensor (B, M)
+    kernel : Kernel
+    rates : LearningRates
+        ``rates.moments`` is the averaging rate of ``S``.
+    reg : float
+    learn_gains : bool
+    learn : bool
+        Update ``W`` and ``q`` (False while the moments warm up).
+
+    Returns
+    -------
+    new_state : tuple (W, q, L, S)
+    batch_energy : 0-d tensor
+    """
+    W, q, L, S = state
+    n_batch = X.shape[0]
+    K, slope = kernel.gram_and_slope(X, W)
+    D = drive(q, K)
+    S = accumulate_moments(S, D, rates.moments)
+    L = lateral_equilibrium(S, reg).to(W.dtype)
+    Y = response_solve(D, L, reg)
+    kdiag = kernel.diag(W)
+    constant = 0.5 * (q * q * kdiag).sum() - 0.25 * (L * L).sum()
+    batch_energy = -0.5 * (Y * D).sum() / n_batch + constant
+    if learn:
+        hebbian = kernel.grad_second(X, W, K, Y * (-q / n_batch), slope)
+        W = W - rates.w * (hebbian / (q * q)[:, None] + 0.5 * kernel.diag_grad(W))
+        q = q - rates.q * grad_q(Y, K, q, kdiag) if learn_gains else q
+    return (W, q, L, S), batch_energy
 
 
 def respond(drive, L, reg, inference="solve"):

@@ -11,11 +11,12 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.cluster import kmeans_plusplus
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _gda
-from ._base import FLOAT_DTYPES, NetworkEstimatorMixin
+from ._base import FLOAT_DTYPES, TRANSFORM_BLOCK, NetworkEstimatorMixin
 from ._device import resolve_device, to_tensor
 from ._solver import PlateauMonitor, Schedule
 from .kernels import KERNEL_NAMES, estimator_kernel
@@ -36,6 +37,17 @@ def _column_mean_std(X, block=4096):
     mean = sum(X[i : i + block].sum(0, dtype=np.float64) for i in blocks) / X.shape[0]
     squares = sum(((X[i : i + block] - mean) ** 2).sum(0) for i in blocks)
     return mean, np.sqrt(squares / X.shape[0])
+
+
+def _kmeans_plusplus(X, n_components, generator):
+    """k-means++ seeding of the landmarks (random rows beyond ``len(X)``)."""
+    seed = int(torch.randint(np.iinfo(np.int32).max, (1,), generator=generator))
+    n_seeded = min(n_components, X.shape[0])
+    W, _ = kmeans_plusplus(np.asarray(X, dtype=np.float64), n_seeded, random_state=seed)
+    if n_seeded < n_components:
+        rows = torch.randint(X.shape[0], (n_components - n_seeded,), generator=generator)
+        W = np.vstack([W, np.asarray(X[rows.numpy()], dtype=np.float64)])
+    return W
 
 
 class HebbianKernelSimilarityMatching(
@@ -87,10 +99,26 @@ class HebbianKernelSimilarityMatching(
     learning_rate_gain : float, default=0.003
         Step size ``eta_q`` of the gains. Unused (gains stay 1) for
         homogeneous kernels: linear, power_cosine, poly with ``coef0=0``.
-    learning_rate_lateral : float, default=0.03
-        Step size ``eta_l`` of the lateral weights: ``L += eta_l / 2
-        (<y y^T> - L)``. Keep it about 10 times ``learning_rate`` (the two
-        time-scale rule); at most 2, which keeps ``L`` positive semi-definite.
+    learning_rate_lateral : float or "auto", default="auto"
+        With ``lateral="hebbian"``: the step size ``eta_l`` of the lateral
+        weights, ``L += eta_l / 2 (<y y^T> - L)``; keep it about 10 times
+        ``learning_rate`` (the two time-scale rule); at most 2, which keeps
+        ``L`` positive semi-definite. ``"auto"``: ``10 * learning_rate``.
+        With ``lateral="equilibrium"``: the rate of the running average of
+        the drive moments ``<u u^T>`` the lateral weights are computed from;
+        ``"auto"``: ``min(0.25, batch_size / (4 n_components))``, an average
+        over about ``4 n_components`` samples (enough for a full-rank
+        estimate) that still follows the landmarks as they move.
+    lateral : {"equilibrium", "hebbian"}, default="equilibrium"
+        How the lateral weights learn. ``"hebbian"``: the paper's
+        anti-Hebbian gradient ascent (Eq. 15), which needs a tuned rate and
+        diverges at large N. ``"equilibrium"``: the limit of that rule with
+        the time scales fully separated: ``L`` is the rule's fixed point
+        ``<y y^T>`` for a running average of the drive moments (the
+        maximiser of Eq. 9 over ``L``, computed from an eigendecomposition
+        every step), and ``fit`` ends with one pass over the data that
+        sets ``L`` to its fixed point for the final landmarks. See the user
+        guide, "Training that converges".
     learning_rate_decay : float, default=0.1
         Factor applied to all three learning rates once, after
         ``decay_start`` of the planned steps of ``fit`` (or earlier, at a
@@ -101,7 +129,7 @@ class HebbianKernelSimilarityMatching(
         ``2/3`` (MNIST) with ``learning_rate_decay=0.1``.
     batch_size : int, default=64
         Samples per gradient step.
-    max_iter : int, default=200
+    max_iter : int, default=150
         Maximum number of passes over the training set in ``fit``.
     tol : float, default=1e-4
         Relative improvement of the smoothed objective that counts as
@@ -111,12 +139,15 @@ class HebbianKernelSimilarityMatching(
         consecutive steps without progress of the smoothed objective.
         ``None`` disables early stopping: ``fit`` runs all ``max_iter``
         passes on the fixed schedule.
-    init : {"random", "sample"} or array-like of shape (n_components, n_features), \
-default="random"
-        Initial landmarks ``W``. ``"random"``: Gaussian with the per-feature
-        mean and standard deviation of the training data; ``"sample"``:
-        randomly chosen training rows; an array: used as given. Gains start at
-        1 and lateral weights at the identity, as in the paper.
+    init : {"kmeans++", "random", "sample"} or array-like of shape \
+(n_components, n_features), default="kmeans++"
+        Initial landmarks ``W``. ``"kmeans++"``: training rows chosen by
+        k-means++ seeding (:func:`sklearn.cluster.kmeans_plusplus`; rows
+        drawn at random once ``n_components`` exceeds the number of rows);
+        ``"random"``: Gaussian with the per-feature mean and standard
+        deviation of the training data (the paper's); ``"sample"``: randomly
+        chosen training rows; an array: used as given. Gains start at 1 and
+        lateral weights at the identity, as in the paper.
     inference : {"solve", "dynamics"}, default="solve"
         How the network output is computed: ``"solve"``, the closed form of
         Eq. 12 by a Cholesky solve; ``"dynamics"``, the recurrent network
@@ -129,7 +160,8 @@ default="random"
         Seeds the initial landmarks and the order of the minibatches (through
         a local ``torch.Generator``; no global state is touched).
     verbose : int, default=0
-        Print one line per pass over the data.
+        Print one line per pass over the data: step, objective, duality
+        gap, whether the rates have decayed, and the time so far.
 
     Attributes
     ----------
@@ -150,6 +182,19 @@ default="random"
         Samples processed since initialisation (counting repeats).
     objective_history_ : ndarray of shape (n_steps_,)
         Minibatch energy (Eq. 8) at every step since initialisation.
+    duality_gap_history_ : ndarray of shape (n_checks,)
+        Duality gap of the ascent in ``L`` at every check of training (every
+        100 steps and at the end of each pass): how much Eq. 9 would rise if
+        ``L`` moved to its maximiser for the current landmarks, on the
+        running drive moments (:func:`~sklearn_ksm.plotting.plot_convergence`
+        draws it with the objective). It should fall towards 0; a gap that
+        grows means the lateral weights cannot follow the landmarks.
+    gap_steps_ : ndarray of shape (n_checks,)
+        Step (since initialisation, 1-based) of each duality-gap value.
+    drive_moments_ : ndarray of shape (n_components, n_components)
+        Running average of the drive moments ``<u u^T>``, ``u = q f(W, x)``
+        (float64); after ``fit`` with ``lateral="equilibrium"``, their
+        exact mean over the training data at the final landmarks.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -173,7 +218,9 @@ default="random"
             + \\tfrac{\\lambda}{2} \\|y\\|^2
 
     by minibatch gradient descent in ``W`` (rescaled by ``1/q_i^2``) and ``q``
-    and ascent in ``L`` (Eq. 10), at the optimal response
+    and, with ``lateral="hebbian"``, ascent in ``L`` (Eq. 10); with
+    ``lateral="equilibrium"``, ``L`` is kept at the maximiser for the running
+    drive moments instead (the fixed point of the ascent). Both use the optimal response
     ``y = (L + \\lambda I)^{-1} (q \\odot f(W, x))`` (Eq. 12). The updates are
     Hebbian for ``W`` and ``q`` (Eqs. 13-14; 17 for rbf) and anti-Hebbian for
     ``L`` (Eq. 15). For callable kernels the derivatives come from autograd.
@@ -204,7 +251,9 @@ default="random"
     (200, 8)
     """
 
-    _state_attributes = ("components_", "gains_", "lateral_weights_")
+    _state_attributes = ("components_", "gains_", "lateral_weights_", "drive_moments_")
+    _float64_attributes = ("drive_moments_",)
+    _diagnostic_attributes = ("duality_gap_history_", "gap_steps_")
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -216,14 +265,15 @@ default="random"
         "reg": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_gain": [Interval(Real, 0, None, closed="left")],
-        "learning_rate_lateral": [Interval(Real, 0, 2, closed="right")],
+        "learning_rate_lateral": [Interval(Real, 0, 2, closed="right"), StrOptions({"auto"})],
+        "lateral": [StrOptions({"equilibrium", "hebbian"})],
         "learning_rate_decay": [Interval(Real, 0, 1, closed="right")],
         "decay_start": [Interval(Real, 0, 1, closed="right")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_no_improvement": [Interval(Integral, 1, None, closed="left"), None],
-        "init": [StrOptions({"random", "sample"}), "array-like"],
+        "init": [StrOptions({"kmeans++", "random", "sample"}), "array-like"],
         "inference": [StrOptions({"solve", "dynamics"})],
         "device": [str],
         "random_state": ["random_state"],
@@ -242,14 +292,15 @@ default="random"
         reg=1e-3,
         learning_rate=0.003,
         learning_rate_gain=0.003,
-        learning_rate_lateral=0.03,
+        learning_rate_lateral="auto",
+        lateral="equilibrium",
         learning_rate_decay=0.1,
         decay_start=0.5,
         batch_size=64,
-        max_iter=200,
+        max_iter=150,
         tol=1e-4,
         max_no_improvement=None,
-        init="random",
+        init="kmeans++",
         inference="solve",
         device="auto",
         random_state=None,
@@ -265,6 +316,7 @@ default="random"
         self.learning_rate = learning_rate
         self.learning_rate_gain = learning_rate_gain
         self.learning_rate_lateral = learning_rate_lateral
+        self.lateral = lateral
         self.learning_rate_decay = learning_rate_decay
         self.decay_start = decay_start
         self.batch_size = batch_size
@@ -326,22 +378,82 @@ default="random"
     def _configure(self, X):
         self.kernel_ = estimator_kernel(self, X.shape[1])
 
-    def _step_function(self):
+    def _step_function(self, step_offset=0):
         kernel, reg, inference = self.kernel_, self.reg, self.inference
         learn_gains = not kernel.homogeneous and self.learning_rate_gain > 0
+        options = dict(kernel=kernel, reg=reg, learn_gains=learn_gains)
+        if self.lateral == "hebbian":
+
+            def step(state, X_batch, rates):
+                network, batch_energy = _gda.gda_step(
+                    _gda.NetworkState(*state[:3]), X_batch, rates=rates, inference=inference,
+                    **options,
+                )  # fmt: skip
+                # the moments only feed the duality-gap diagnostic here
+                moments = _gda.accumulate_moments(
+                    state[3], _gda.drive(state[1], kernel(X_batch, state[0])), rates.moments
+                )
+                return (*network, moments), batch_energy
+
+            return step
+
+        # The moments average over about 1 / rate steps: W and q stay fixed
+        # for the first such window (a full-rank average before the first
+        # learning step). L is recomputed at every step: with an L even a
+        # few steps old, the response in weakly driven directions (amplified
+        # up to 1 / reg) no longer matches the moving landmarks, and on
+        # MNIST (N = 400) the landmarks then grew without bound.
+        window = math.ceil(1.0 / self._moment_rate())
+        count = [step_offset]
 
         def step(state, X_batch, rates):
-            return _gda.gda_step(
-                state, X_batch, kernel=kernel, rates=rates, reg=reg,
-                learn_gains=learn_gains, inference=inference,
+            t = count[0]
+            count[0] += 1
+            if t < window:  # running mean (not yet an exponential average)
+                rates = rates._replace(moments=max(rates.moments, 1.0 / (t + 1)))
+            return _gda.gda_step_equilibrium(
+                state, X_batch, rates=rates, learn=t >= window, **options,
             )  # fmt: skip
 
         return step
 
+    def _moment_rate(self):
+        if self.lateral == "equilibrium" and self.learning_rate_lateral != "auto":
+            if self.learning_rate_lateral > 1:
+                raise ValueError(
+                    "With lateral='equilibrium', learning_rate_lateral is the rate of a running "
+                    f"average and must be in (0, 1] or 'auto'; got {self.learning_rate_lateral}."
+                )
+            return self.learning_rate_lateral
+        return min(0.25, self.batch_size / (4 * self.n_components))
+
     def _rates(self):
+        lateral = self.learning_rate_lateral
+        if lateral == "auto":
+            lateral = 10 * self.learning_rate if self.lateral == "hebbian" else 0.0
         return _gda.LearningRates(
-            self.learning_rate, self.learning_rate_gain, self.learning_rate_lateral
+            self.learning_rate, self.learning_rate_gain, lateral, self._moment_rate()
         )
+
+    def _diagnostic(self):
+        reg = self.reg
+        # clamp: at the equilibrium the gap is 0 up to rounding, which can be negative
+        return lambda state: _gda.lateral_gap(state[3], state[2], reg).clamp(min=0)
+
+    def _finish_fit(self, X, device):
+        """Set ``L`` to its fixed point for the final landmarks (one pass)."""
+        if self.lateral != "equilibrium":
+            return
+        W, q, _, _ = self._fitted_state(device, X.dtype)
+        S = torch.zeros(len(q), len(q), dtype=torch.float64, device=device)
+        for start in range(0, X.shape[0], TRANSFORM_BLOCK):
+            block = to_tensor(X[start : start + TRANSFORM_BLOCK], device)
+            D = _gda.drive(q, self.kernel_(block, W)).to(torch.float64)
+            S.addmm_(D.mT, D)
+        S /= X.shape[0]
+        L = _gda.lateral_equilibrium(S, self.reg)
+        self.lateral_weights_ = L.to(W.dtype).cpu().numpy()
+        self.drive_moments_ = S.cpu().numpy()
 
     def _fit_schedule(self, n_samples):
         n_batches = math.ceil(n_samples / self.batch_size)
@@ -361,7 +473,7 @@ default="random"
 
     def _prepare_response(self, state):
         operator = _gda.response_operator(state[2], self.reg) if self.inference == "solve" else None
-        return _gda.NetworkState(*state), operator
+        return _gda.NetworkState(*state[:3]), operator
 
     def _respond(self, state, X_block):
         state, operator = state
@@ -373,7 +485,9 @@ default="random"
     def _initial_state(self, X, device, generator):
         """Landmarks from ``init``; gains 1 and lateral weights I (the paper's)."""
         shape = (self.n_components, X.shape[1])
-        if isinstance(self.init, str) and self.init == "sample":
+        if isinstance(self.init, str) and self.init == "kmeans++":
+            W = _kmeans_plusplus(X, shape[0], generator)
+        elif isinstance(self.init, str) and self.init == "sample":
             rows = torch.randint(X.shape[0], (shape[0],), generator=generator).numpy()
             W = np.array(X[rows], dtype=np.float64)
         elif isinstance(self.init, str):
@@ -389,7 +503,9 @@ default="random"
                     f"init has shape {W.shape}; expected (n_components, n_features) = {shape}."
                 )
         tensor = lambda a: to_tensor(np.asarray(a, dtype=X.dtype), device)  # noqa: E731
-        return _gda.NetworkState(tensor(W), tensor(np.ones(shape[0])), tensor(np.eye(shape[0])))
+        n = shape[0]
+        moments = torch.zeros(n, n, dtype=torch.float64, device=device)
+        return (tensor(W), tensor(np.ones(n)), tensor(np.eye(n)), moments)
 
     # ------------------------------------------------------------ predict
 

@@ -76,7 +76,7 @@ class _LinearNetwork(
 
     A subclass sets ``_state_attributes = (W, lateral)`` and implements
     ``_auto_learning_rate(t)``, ``_check_rate(eta, t)``, ``_rates(eta, t)``,
-    ``_initial_lateral(k)``, ``_filters(W, lateral)``, ``_step_function()``
+    ``_initial_lateral(k)``, ``_filters(W, lateral)``, ``_step_function(step_offset)``
     and ``_respond(state, X_block)``.
     """
 
@@ -466,7 +466,7 @@ default="random"
     def _filters(self, W, M):
         return _psp.filters(W, M)
 
-    def _step_function(self):
+    def _step_function(self, step_offset=0):
         mode, pd_floor = self.mode, self.pd_floor
         respond = None if self.inference == "solve" else _dynamics_response
 
@@ -618,7 +618,7 @@ default="random"
     def _filters(self, W, L):
         return _psp.filters(W, L + torch.eye(L.shape[0], dtype=L.dtype))
 
-    def _step_function(self):
+    def _step_function(self, step_offset=0):
         def step(state, X_batch, rates):
             return _psp.foldiak_step(state, X_batch, rate=rates.w)
 

@@ -139,6 +139,8 @@ class TrainingResult(NamedTuple):
     n_steps: int
     n_samples: int
     converged: bool
+    diagnostic: np.ndarray = np.zeros(0)
+    diagnostic_steps: np.ndarray = np.zeros(0, dtype=np.int64)
 
 
 def _batches(n_samples, batch_size, generator, device):
@@ -184,6 +186,7 @@ def train(
     step_offset=0,
     verbose=0,
     name="",
+    diagnose=None,
 ):
     """Run minibatch steps over ``X`` for up to ``max_epochs`` passes.
 
@@ -206,6 +209,9 @@ def train(
     verbose : int
     name : str
         Estimator name used in messages.
+    diagnose : callable or None
+        ``diagnose(state) -> 0-d tensor``, evaluated at every check (e.g. a
+        duality gap); the values and their step numbers are returned.
 
     Returns
     -------
@@ -221,7 +227,7 @@ def train(
         batch_size = n_samples
     n_batches = math.ceil(n_samples / batch_size)
     check_every = min(CHECK_EVERY, n_batches)
-    pending, history = [], []
+    pending, history, diagnostics, diagnostic_steps = [], [], [], []
     n_steps = n_samples_seen = epoch = 0
     converged, tic = False, time.perf_counter()
     good = TrainingResult(state, np.zeros(0), 0, 0, 0, False)
@@ -244,7 +250,13 @@ def train(
             raise error
         history.append(values)
         pending.clear()
-        good = TrainingResult(state, np.concatenate(history), epoch, n_steps, n_samples_seen, False)
+        if diagnose is not None:
+            diagnostics.append(float(diagnose(state)))
+            diagnostic_steps.append(step_offset + n_steps)
+        good = TrainingResult(
+            state, np.concatenate(history), epoch, n_steps, n_samples_seen, False,
+            np.array(diagnostics), np.array(diagnostic_steps, dtype=np.int64),
+        )  # fmt: skip
         if monitor is None:
             return False
         plateau = monitor.update(values)
@@ -276,9 +288,11 @@ def train(
             check()
         if verbose:
             last = history[-1][-1] if history else float("nan")
+            gap = f", duality gap {diagnostics[-1]:.3g}" if diagnostics else ""
+            decayed = f", rates x {schedule.decay:g}" if schedule.decayed else ""
             print(
                 f"[{name}] epoch {epoch}/{max_epochs}: step {step_offset + n_steps}, "
-                f"objective {last:.6g}, {time.perf_counter() - tic:.2f} s"
+                f"objective {last:.6g}{gap}{decayed}, {time.perf_counter() - tic:.2f} s"
             )
         if converged:
             break

@@ -10,6 +10,8 @@ imported only when something is drawn.
 import math
 
 import numpy as np
+from scipy.signal import lfilter
+from sklearn.utils.validation import check_is_fitted
 
 from .analysis import (
     PAPER_WEIGHT_DECAYS,
@@ -25,7 +27,11 @@ __all__ = [
     "SpectrumDisplay",
     "ProbeAccuracyDisplay",
     "tile_images",
+    "plot_convergence",
 ]
+
+# Smoothing window (steps) of plot_convergence when the epoch length is unknown.
+DEFAULT_SMOOTHING_STEPS = 100
 
 
 def _axes(ax, caller):
@@ -616,3 +622,131 @@ class ProbeAccuracyDisplay:
         )  # fmt: skip
         display = cls(result.labels_per_class, result.test_scores, result.train_scores, name=name)
         return display.plot(ax=ax, score_type=score_type, **kwargs)
+
+
+def _smoothing_window(estimator):
+    """About one epoch, ``ceil(n_samples / batch_size)`` steps, when the estimator tells."""
+    n_iter = getattr(estimator, "n_iter_", 0)
+    seen = getattr(estimator, "n_samples_seen_", 0)
+    batch_size = getattr(estimator, "batch_size", None)
+    if not (n_iter and seen and isinstance(batch_size, int) and batch_size > 0):
+        return DEFAULT_SMOOTHING_STEPS
+    # n_samples_seen_ counts every pass of the last fit, so one pass is seen / n_iter.
+    return max(1, math.ceil(seen / n_iter / batch_size))
+
+
+def _exponential_average(values, window):
+    """Exponentially weighted average with weight ``1 / window``, started at ``values[0]``.
+
+    The same smoothing as the estimators' early stopping (and scikit-learn's
+    ``MiniBatchDictionaryLearning``): ``s_t = (1 - a) s_{t-1} + a v_t``.
+    """
+    alpha = 1.0 / window
+    # lfilter's initial condition (1 - a) v_0 makes s_0 = v_0 (no bias towards 0).
+    smoothed, _ = lfilter([alpha], [1.0, alpha - 1.0], values, zi=[(1.0 - alpha) * values[0]])
+    return smoothed
+
+
+def _convergence_histories(estimator):
+    """``(objective, gap, gap_steps)`` of a fitted estimator, as float/int arrays."""
+    check_is_fitted(estimator)
+    names = ("objective_history_", "duality_gap_history_", "gap_steps_")
+    missing = [name for name in names if not hasattr(estimator, name)]
+    if missing:
+        raise TypeError(
+            f"plot_convergence needs an estimator that records its training histories; "
+            f"{type(estimator).__name__} has no {', '.join(missing)}."
+        )
+    objective = np.asarray(estimator.objective_history_, dtype=np.float64)
+    gap = np.asarray(estimator.duality_gap_history_, dtype=np.float64)
+    gap_steps = np.asarray(estimator.gap_steps_)
+    if objective.size == 0:
+        raise ValueError("The estimator has run no training step: nothing to plot.")
+    if gap.shape != gap_steps.shape:
+        raise ValueError(
+            f"duality_gap_history_ has shape {gap.shape} but gap_steps_ has {gap_steps.shape}."
+        )
+    return objective, gap, gap_steps
+
+
+def plot_convergence(estimator, *, ax=None, smooth=None):
+    """Training curves of a fitted network: objective per step and duality gap.
+
+    The minibatch objective ``objective_history_`` is drawn against the step
+    (light: every step; dark: its exponentially weighted average) on ``ax``;
+    the lateral duality gap ``duality_gap_history_`` is drawn with markers at
+    the steps ``gap_steps_`` where it was measured, on a logarithmic axis to
+    the right (``ax.twinx()``); checks where the gap is exactly 0 are left
+    out (and counted in the legend). Steps are counted from 1 over the
+    estimator's lifetime, so ``partial_fit`` calls after ``fit`` continue the
+    curves.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        E.g. a fitted :class:`~sklearn_ksm.HebbianKernelSimilarityMatching`,
+        with the attributes ``objective_history_``, ``duality_gap_history_``
+        and ``gap_steps_``.
+    ax : matplotlib Axes, default=None
+        Where to draw the objective (the gap goes to its twin); a new figure
+        if None.
+    smooth : int, default=None
+        Window, in steps, of the exponentially weighted average (weight
+        ``1 / smooth`` on the newest step; 1 draws the raw values again).
+        None: about one epoch, ``ceil(n_samples / batch_size)`` steps, derived
+        from ``n_samples_seen_``, ``n_iter_`` and ``batch_size``; 100 steps
+        where those are missing.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        The axes of the objective (its figure is ``ax.figure``).
+    gap_ax : matplotlib Axes
+        The twin axes of the duality gap (logarithmic scale).
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If the estimator is not fitted (a ``ValueError``).
+    TypeError
+        If the estimator does not record the histories.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn_ksm import HebbianKernelSimilarityMatching
+    >>> from sklearn_ksm.datasets import make_half_moons
+    >>> from sklearn_ksm.plotting import plot_convergence
+    >>> X, _ = make_half_moons(100, random_state=0)
+    >>> ksm = HebbianKernelSimilarityMatching(4, gamma=5.0, max_iter=2, random_state=0).fit(X)
+    >>> ax, gap_ax = plot_convergence(ksm)
+    >>> len(ax.get_lines()[0].get_ydata()) == ksm.n_steps_, gap_ax.get_yscale()
+    (True, 'log')
+    """
+    objective, gap, gap_steps = _convergence_histories(estimator)
+    window = _smoothing_window(estimator) if smooth is None else smooth
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(f"smooth must be a positive integer (steps) or None, got {smooth!r}.")
+    ax, _ = _axes(ax, "plot_convergence")
+    steps = np.arange(1, objective.size + 1)
+    # The raw objective is noisy (one minibatch per value): light, under its average.
+    ax.plot(steps, objective, color="C0", alpha=0.25, lw=0.8, label="objective")
+    ax.plot(
+        steps, _exponential_average(objective, int(window)), color="C0", lw=1.8,
+        label=f"objective, smoothed ({int(window)} steps)",
+    )  # fmt: skip
+    ax.set_xlabel("training step")
+    ax.set_ylabel("minibatch objective", color="C0")
+    gap_ax = ax.twinx()
+    # A zero gap (L exactly at its optimum) has no place on a log axis: NaN, and said so.
+    zeros = int(np.sum(gap <= 0))
+    label = "duality gap" + (f" ({zeros} of {gap.size} checks 0, not drawn)" if zeros else "")
+    drawn = np.where(gap > 0, gap, np.nan)
+    gap_ax.plot(gap_steps, drawn, color="C3", marker="o", ms=3, lw=1, label=label)
+    gap_ax.set_yscale("log")
+    gap_ax.set_ylabel("lateral duality gap", color="C3")
+    # One legend for both axes; the twin is drawn on top, so the legend goes there.
+    handles = ax.get_lines() + gap_ax.get_lines()
+    gap_ax.legend(handles, [h.get_label() for h in handles], loc="upper right")
+    return ax, gap_ax

@@ -139,3 +139,46 @@ def test_fused_engine_matches_plain_engine(kernel, dtype, n_steps, rtol):
     torch.testing.assert_close(e_fused, e_plain, rtol=0, atol=rtol * e_plain.abs().max())
     # the network moved: the comparison is not between two untouched states
     assert (fused.W - _run_engine(_gda.gda_step, kernel, dtype, 1)[0].W).abs().max() > 1e-3
+
+
+def _drive_sample(n_samples=400, scales=(3.0, 1.0, 0.3, 0.1, 0.0, 0.0)):
+    """Drives with a known spectrum, two directions never excited."""
+    gen = torch.Generator().manual_seed(0)
+    basis = torch.linalg.qr(
+        torch.randn(len(scales), len(scales), generator=gen, dtype=torch.float64)
+    )[0]
+    U = torch.randn(n_samples, len(scales), generator=gen, dtype=torch.float64)
+    return (U * torch.tensor(scales, dtype=torch.float64)) @ basis.T
+
+
+@pytest.mark.parametrize("reg", [1e-3, 0.1])
+def test_lateral_equilibrium_is_fixed_point_of_anti_hebbian_rule(reg):
+    U = _drive_sample()
+    S = U.T @ U / len(U)
+    L = _gda.lateral_equilibrium(S, reg)
+    Y = _gda.response_solve(U, L, reg)
+    # Eq. 15's fixed point: <y y^T> = L (up to the floor in unexcited directions)
+    floor = _gda.LATERAL_FLOOR * torch.linalg.eigvalsh(L).max()
+    torch.testing.assert_close(Y.T @ Y / len(U), L, atol=2 * floor.item(), rtol=1e-9)
+    # and the maximiser of the L-part of Eq. 9: zero autograd gradient
+    gradient = torch.func.grad(lambda lat: _gda.lateral_objective(S, lat, reg))(L)
+    assert gradient.abs().max() < 1e-5
+
+
+def test_lateral_gap_is_positive_away_from_equilibrium_and_zero_at_it():
+    U = _drive_sample()
+    S = U.T @ U / len(U)
+    L = _gda.lateral_equilibrium(S, 1e-3)
+    assert abs(_gda.lateral_gap(S, L, 1e-3)) < 1e-9
+    eye = torch.eye(len(S), dtype=S.dtype)
+    for other in (eye, 2 * L + eye, 0.5 * L):
+        assert _gda.lateral_gap(S, other, 1e-3) > 1e-4
+
+
+def test_accumulate_moments_is_a_running_average():
+    U = _drive_sample()
+    S = torch.zeros(U.shape[1], U.shape[1], dtype=torch.float64)
+    for t, block in enumerate(U.split(50)):
+        S = _gda.accumulate_moments(S, block.float(), 1.0 / (t + 1))
+    torch.testing.assert_close(S, U.T @ U / len(U), rtol=1e-6, atol=1e-6)
+    assert S.dtype == torch.float64

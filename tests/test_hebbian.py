@@ -305,6 +305,7 @@ def test_interrupted_fit_keeps_previous_model(fitted, small_data, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(hebbian_module._gda, "gda_step", interrupt)
+    monkeypatch.setattr(hebbian_module._gda, "gda_step_equilibrium", interrupt)
     with pytest.raises(KeyboardInterrupt):
         est.fit(small_data)
     assert_same_state(est, before)
@@ -317,7 +318,7 @@ def test_interrupt_mid_partial_fit_keeps_previous_model(fitted, small_data, monk
     """An interrupt after some steps of a partial_fit leaves the model as it was."""
     est = pickle.loads(pickle.dumps(fitted)).set_params(batch_size=10)
     before = fitted_snapshot(est)
-    step, calls = hebbian_module._gda.gda_step, []
+    step, calls = hebbian_module._gda.gda_step_equilibrium, []
 
     def interrupt_third_step(*args, **kwargs):
         calls.append(1)
@@ -325,7 +326,7 @@ def test_interrupt_mid_partial_fit_keeps_previous_model(fitted, small_data, monk
             raise KeyboardInterrupt
         return step(*args, **kwargs)
 
-    monkeypatch.setattr(hebbian_module._gda, "gda_step", interrupt_third_step)
+    monkeypatch.setattr(hebbian_module._gda, "gda_step_equilibrium", interrupt_third_step)
     with pytest.raises(KeyboardInterrupt):
         est.partial_fit(small_data)
     assert len(calls) == 3
@@ -392,3 +393,52 @@ def test_cuda_training_steps_do_not_synchronise(small_data):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(state.W).all()
+
+
+def _low_rank_data(n_samples=600, rank=6, n_features=12):
+    rng = np.random.RandomState(0)
+    basis = np.linalg.qr(rng.normal(size=(n_features, rank)))[0]
+    return (rng.normal(size=(n_samples, rank)) * np.geomspace(3, 0.3, rank)) @ basis.T
+
+
+def test_equilibrium_lateral_reaches_optimum_beyond_data_rank():
+    # N = 16 > rank 6: the paper's ascent has unexcited directions where its
+    # rate must stay below 2 reg / l_max; the equilibrium does not care.
+    X = _low_rank_data()
+    est = HebbianKernelSimilarityMatching(16, kernel="linear", max_iter=600, random_state=0)
+    Y = est.fit_transform(X)
+    K = X @ X.T
+    assert np.linalg.norm(K - Y @ Y.T) / np.linalg.norm(K) < 0.005
+    # after fit, L is the fixed point <y y^T> of the anti-Hebbian rule
+    assert np.allclose(
+        Y.T @ Y / len(X), est.lateral_weights_, atol=1e-3 * np.abs(est.lateral_weights_).max()
+    )
+
+
+def test_duality_gap_history_and_trace(small_data, capsys):
+    for lateral in ("equilibrium", "hebbian"):
+        est = HebbianKernelSimilarityMatching(
+            6, lateral=lateral, max_iter=3, verbose=1, random_state=0
+        ).fit(small_data)
+        assert est.duality_gap_history_.shape == est.gap_steps_.shape
+        assert (est.duality_gap_history_ >= 0).all()
+        assert est.gap_steps_[-1] == est.n_steps_
+        assert "duality gap" in capsys.readouterr().out
+    # the paper's ascent starts from L = I, far from its maximiser
+    assert est.duality_gap_history_[0] > 1e-3
+    n_checks = len(est.gap_steps_)
+    est.partial_fit(small_data)
+    assert len(est.gap_steps_) > n_checks and est.gap_steps_[-1] == est.n_steps_
+
+
+def test_kmeans_plus_plus_init_with_more_neurons_than_rows():
+    X = _low_rank_data(n_samples=10)
+    est = HebbianKernelSimilarityMatching(25, max_iter=1, random_state=0).fit(X)
+    assert est.components_.shape == (25, X.shape[1]) and np.isfinite(est.transform(X)).all()
+
+
+def test_equilibrium_rejects_moment_rate_above_one(small_data):
+    est = HebbianKernelSimilarityMatching(4, learning_rate_lateral=1.5, max_iter=1)
+    with pytest.raises(ValueError, match="running average"):
+        est.fit(small_data)
+    est.set_params(lateral="hebbian").fit(small_data)  # a valid ascent rate there

@@ -3,10 +3,13 @@
 import numpy as np
 import pytest
 from scipy import optimize
+from sklearn.base import BaseEstimator
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
+from sklearn_ksm import HebbianKernelSimilarityMatching
 from sklearn_ksm.analysis import (
     linear_probe_scores,
     linearized_responses,
@@ -22,12 +25,14 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from sklearn_ksm.datasets import make_half_moons  # noqa: E402
 from sklearn_ksm.metrics import gram_spectrum, kernel_spectrum  # noqa: E402
 from sklearn_ksm.plotting import (  # noqa: E402
     ImageGridDisplay,
     ProbeAccuracyDisplay,
     ResponseHistogramDisplay,
     SpectrumDisplay,
+    plot_convergence,
     tile_images,
 )
 
@@ -313,3 +318,115 @@ def test_probe_accuracy_display(digits):
     )  # fmt: skip
     assert display.test_scores.shape == display.train_scores.shape == (2, 2)
     assert display.ax_.get_legend().get_texts()[0].get_text() == "PCA"
+
+
+class FittedHistories(BaseEstimator):
+    """A stand-in fitted network: 10 passes of 25 steps (1600 rows, batch 64)."""
+
+    def __init__(self, batch_size=64):
+        self.batch_size = batch_size
+
+    def fit(self, X=None, y=None):
+        rng = np.random.RandomState(0)
+        steps = np.arange(1, 251)
+        self.objective_history_ = -1.0 + 5.0 / steps + 0.3 * rng.normal(size=250)
+        self.gap_steps_ = np.array([25, 50, 100, 150, 200, 250])
+        self.duality_gap_history_ = 10.0 ** -np.arange(1.0, 7.0)
+        self.n_iter_, self.n_samples_seen_, self.n_steps_ = 10, 16000, 250
+        return self
+
+
+def exponential_average_oracle(values, window):
+    smoothed = [values[0]]
+    for value in values[1:]:
+        smoothed.append((1 - 1 / window) * smoothed[-1] + value / window)
+    return np.array(smoothed)
+
+
+def lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_plot_convergence_draws_the_histories():
+    fitted = FittedHistories().fit()
+    fig, ax = plt.subplots()
+    out_ax, gap_ax = plot_convergence(fitted, ax=ax)
+    assert out_ax is ax and gap_ax.figure is fig
+    lines = lines_by_label(ax)
+    # Default window: one epoch, ceil(16000 / 10 / 64) = 25 steps.
+    assert set(lines) == {"objective", "objective, smoothed (25 steps)"}
+    raw, smoothed = lines["objective"], lines["objective, smoothed (25 steps)"]
+    np.testing.assert_array_equal(raw.get_xdata(), np.arange(1, 251))
+    np.testing.assert_array_equal(raw.get_ydata(), fitted.objective_history_)
+    np.testing.assert_array_equal(smoothed.get_xdata(), np.arange(1, 251))
+    oracle = exponential_average_oracle(fitted.objective_history_, 25)
+    np.testing.assert_allclose(smoothed.get_ydata(), oracle, rtol=1e-12)
+    (gap,) = gap_ax.get_lines()
+    np.testing.assert_array_equal(gap.get_xdata(), fitted.gap_steps_)
+    np.testing.assert_array_equal(gap.get_ydata(), fitted.duality_gap_history_)
+    assert gap.get_marker() == "o"
+    assert gap_ax.get_yscale() == "log" and ax.get_yscale() == "linear"
+    assert gap_ax.get_shared_x_axes().joined(ax, gap_ax)
+    legend = [text.get_text() for text in gap_ax.get_legend().get_texts()]
+    assert legend == ["objective", "objective, smoothed (25 steps)", "duality gap"]
+
+
+def test_plot_convergence_smoothing_window():
+    fitted = FittedHistories().fit()
+    values = fitted.objective_history_
+    ax, _ = plot_convergence(fitted, smooth=1)
+    smoothed = lines_by_label(ax)["objective, smoothed (1 steps)"]
+    np.testing.assert_allclose(smoothed.get_ydata(), values, rtol=1e-12)
+    ax, _ = plot_convergence(fitted, smooth=7)
+    smoothed = lines_by_label(ax)["objective, smoothed (7 steps)"]
+    np.testing.assert_allclose(
+        smoothed.get_ydata(), exponential_average_oracle(values, 7), rtol=1e-12
+    )
+    # Without the epoch length (no n_iter_), the window falls back to 100 steps.
+    del fitted.n_iter_
+    ax, _ = plot_convergence(fitted)
+    assert "objective, smoothed (100 steps)" in lines_by_label(ax)
+    # Zero gaps cannot go on the log axis: NaN in the line, counted in its label.
+    fitted.duality_gap_history_[[0, 3]] = 0.0
+    _, gap_ax = plot_convergence(fitted)
+    (gap,) = gap_ax.get_lines()
+    assert gap.get_label() == "duality gap (2 of 6 checks 0, not drawn)"
+    np.testing.assert_array_equal(np.isnan(gap.get_ydata()), [1, 0, 0, 1, 0, 0])
+    kept = [1, 2, 4, 5]
+    np.testing.assert_array_equal(gap.get_ydata()[kept], fitted.duality_gap_history_[kept])
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="smooth"):
+            plot_convergence(fitted, smooth=bad)
+
+
+def test_plot_convergence_errors(digits):
+    with pytest.raises(NotFittedError):
+        plot_convergence(HebbianKernelSimilarityMatching(4))
+    _, _, pca = digits
+    with pytest.raises(TypeError, match="objective_history_, duality_gap_history_, gap_steps_"):
+        plot_convergence(pca)
+    fitted = FittedHistories().fit()
+    del fitted.duality_gap_history_
+    with pytest.raises(TypeError, match=r"has no duality_gap_history_\.$"):
+        plot_convergence(fitted)
+    fitted = FittedHistories().fit()
+    fitted.gap_steps_ = fitted.gap_steps_[:-1]
+    with pytest.raises(ValueError, match="gap_steps_"):
+        plot_convergence(fitted)
+
+
+def test_plot_convergence_of_a_fitted_network():
+    X, _ = make_half_moons(100, random_state=0)
+    ksm = HebbianKernelSimilarityMatching(4, gamma=5.0, max_iter=2, random_state=0).fit(X)
+    ax, gap_ax = plot_convergence(ksm)
+    lines = lines_by_label(ax)
+    # 100 rows in batches of 64: 2 steps per pass, so a window of 2 steps.
+    np.testing.assert_array_equal(lines["objective"].get_ydata(), ksm.objective_history_)
+    assert "objective, smoothed (2 steps)" in lines
+    (gap,) = gap_ax.get_lines()
+    np.testing.assert_array_equal(gap.get_xdata(), ksm.gap_steps_)
+    positive = ksm.duality_gap_history_ > 0
+    np.testing.assert_array_equal(gap.get_ydata()[positive], ksm.duality_gap_history_[positive])
+    assert np.isnan(gap.get_ydata()[~positive]).all()
+    assert len(ksm.objective_history_) == ksm.n_steps_ == 4
+    assert gap_ax.get_yscale() == "log"

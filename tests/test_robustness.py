@@ -179,14 +179,17 @@ def sweep_data():
 @pytest.mark.parametrize("data", ["moons", "mnist"])
 @pytest.mark.parametrize("multiplier", [100, 1000])
 @pytest.mark.parametrize("reg", [1e-6, 0.0])
-def test_large_rates_and_no_reg_never_leave_nan(sweep_data, data, multiplier, reg):
+@pytest.mark.parametrize("lateral, lateral_rate", [("hebbian", 2.0), ("equilibrium", "auto")])
+def test_large_rates_and_no_reg_never_leave_nan(
+    sweep_data, data, multiplier, reg, lateral, lateral_rate
+):
     """A corner of benchmarks/divergence_sweep.py: finish or raise the documented
     error; never NaN in a fitted attribute or in the output."""
     X, kernel = sweep_data[data]
     est = HebbianKernelSimilarityMatching(
         16, **kernel, reg=reg, learning_rate=0.003 * multiplier,
-        learning_rate_gain=0.003 * multiplier, learning_rate_lateral=2.0,
-        batch_size=64, max_iter=4, random_state=0,
+        learning_rate_gain=0.003 * multiplier, learning_rate_lateral=lateral_rate,
+        lateral=lateral, batch_size=64, max_iter=4, random_state=0,
     )  # fmt: skip
     try:
         est.fit(X)
