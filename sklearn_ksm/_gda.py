@@ -40,7 +40,8 @@ class LearningRates(NamedTuple):
 
     ``moments`` is the rate of the running average of the drive moments
     ``<u u^T>`` (:func:`accumulate_moments`), which the equilibrium lateral
-    weights are computed from.
+    weights are computed from. It sets an averaging window, not a step
+    size, so :meth:`scaled` leaves it alone.
     """
 
     w: float
@@ -49,7 +50,11 @@ class LearningRates(NamedTuple):
     moments: float = 0.0
 
     def scaled(self, factor):
-        return LearningRates(*(rate * factor for rate in self))
+        # A decayed moment rate lengthens the window, and the moments then lag
+        # the landmarks (which still drift along near-symmetries of the
+        # energy): MNIST alpha = 1, N = 400 ended at 0.0134 with it, 0.0035
+        # without (float64 re-implementation, seed 0).
+        return LearningRates(self.w * factor, self.q * factor, self.lateral * factor, self.moments)
 
 
 def drive(q, K):

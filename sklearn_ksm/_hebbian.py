@@ -108,7 +108,9 @@ class HebbianKernelSimilarityMatching(
         the drive moments ``<u u^T>`` the lateral weights are computed from;
         ``"auto"``: ``min(0.25, batch_size / (4 n_components))``, an average
         over about ``4 n_components`` samples (enough for a full-rank
-        estimate) that still follows the landmarks as they move.
+        estimate) that still follows the landmarks as they move. This rate
+        is a window, not a step size: ``learning_rate_decay`` leaves it
+        alone.
     lateral : {"equilibrium", "hebbian"}, default="equilibrium"
         How the lateral weights learn. ``"hebbian"``: the paper's
         anti-Hebbian gradient ascent (Eq. 15), which needs a tuned rate and
@@ -120,7 +122,8 @@ class HebbianKernelSimilarityMatching(
         sets ``L`` to its fixed point for the final landmarks. See the user
         guide, "Training that converges".
     learning_rate_decay : float, default=0.1
-        Factor applied to all three learning rates once, after
+        Factor applied to the learning rates once (all three, but not the
+        moment rate of ``lateral="equilibrium"``), after
         ``decay_start`` of the planned steps of ``fit`` (or earlier, at a
         plateau of the objective). 1 disables the decay.
     decay_start : float, default=0.5
