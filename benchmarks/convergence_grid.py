@@ -35,12 +35,13 @@ be continued; ``--table-from`` prints the table of a CSV without fitting;
 ``--max-iter`` overrides both procedures' ``max_iter`` (for smoke tests). The
 CSV does not record the settings: resume a file with the options that began it.
 
-Expected run time of the whole grid with one worker: about 2 hours on the
-project's 2-core CPU machine (10 minutes for the moons, 1 hour for each MNIST
-kernel, mostly the fits at N = 400 and 800), estimated from step rates
-measured there under load: at MNIST N = 800, 18 ms per step with the
-defaults (150 passes) and 13 ms with the paper's procedure. ``--jobs 2``
-roughly halves it when both cores are free.
+Expected run time of the whole grid with one worker: about 6 hours on the
+project's 2-core CPU machine (10 minutes for the moons, the rest MNIST,
+mostly the default fits at N = 800: 1245 s each, about 105 ms per step,
+measured with one other fit running beside it; a paper fit there takes
+about 13 ms per step). ``--jobs 2`` roughly halves it when both cores are
+free. On a GPU keep ``--jobs`` at 2-3: more workers time-slice the device
+and gain nothing.
 """
 
 import argparse

@@ -89,6 +89,11 @@ class Kernel(ABC):
         Whether ``f(a u, b v) = (a b)^alpha f(u, v)`` for ``a, b > 0``. The
         network's gains ``q`` are then redundant and kept at 1 (appendix A.4
         of Luther & Seung).
+    linear : bool
+        Whether ``f(u, v) = c u^T v`` (a rescaled inner product). The
+        energy is then invariant under rotations of the landmarks
+        (``W -> O W``, ``L -> O L O^T``), along which minibatch noise moves
+        them without restoring force.
     name : str or None
         The kernel's name in :data:`KERNEL_NAMES` (``"callable"`` for
         :class:`CallableKernel`).
@@ -106,6 +111,7 @@ class Kernel(ABC):
     """
 
     homogeneous = False
+    linear = False
     name = None
 
     @abstractmethod
@@ -242,6 +248,7 @@ class LinearKernel(Kernel):
 
     name = "linear"
     homogeneous = True
+    linear = True
 
     def __call__(self, X, W):
         return X @ W.T
@@ -297,6 +304,7 @@ class PolynomialKernel(Kernel):
             raise ValueError(f"coef0 must be finite, got {coef0!r}.")
         self.coef0 = float(coef0)
         self.homogeneous = self.coef0 == 0.0
+        self.linear = self.homogeneous and self.degree == 1
 
     def get_params(self):
         return {"gamma": self.gamma, "degree": self.degree, "coef0": self.coef0}
@@ -360,6 +368,7 @@ class PowerCosineKernel(Kernel):
 
     def __init__(self, alpha=3):
         self.alpha = _check_integer_degree("degree (the power-cosine exponent alpha)", alpha)
+        self.linear = self.alpha == 1
 
     def get_params(self):
         return {"alpha": self.alpha}

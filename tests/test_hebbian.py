@@ -442,3 +442,20 @@ def test_equilibrium_rejects_moment_rate_above_one(small_data):
     with pytest.raises(ValueError, match="running average"):
         est.fit(small_data)
     est.set_params(lateral="hebbian").fit(small_data)  # a valid ascent rate there
+
+
+@pytest.mark.parametrize("kernel, window", [("linear", 13), ("rbf", 16)])
+def test_landmarks_wait_for_the_automatic_moment_window(kernel, window):
+    # N = 256, batches of 64: the moments average over 4 N = 1024 samples
+    # (16 steps), or 800 (13 steps) for a linear kernel, whose landmarks drift
+    # along exact rotations; the landmarks stay at their seeds (rows of X)
+    # until the first window is full.
+    X = np.random.default_rng(0).normal(size=(64 * 14, 3))
+
+    def moved(n_steps):
+        est = HebbianKernelSimilarityMatching(256, kernel=kernel, max_iter=1, random_state=0)
+        W = est.fit(X[: 64 * n_steps]).components_
+        return ~(W[:, None, :] == X[None, : 64 * n_steps, :]).all(-1).any(1)
+
+    assert not moved(13).any()
+    assert moved(14).any() == (window < 14)

@@ -112,6 +112,18 @@ def test_homogeneity_flags():
         torch.testing.assert_close(kernel(2 * X, 3 * X), 6**d * kernel(X, X))
 
 
+@pytest.mark.parametrize("kernel", KERNELS + [PolynomialKernel(0.3, degree=1, coef0=0.0)], ids=repr)
+def test_linear_flag_means_rotations_of_the_landmarks_commute(kernel, points):
+    # linear is True exactly when f(x, R W) = R f(x, W) for rotations R of
+    # the landmarks (rows of W), the symmetry that sets the moment window.
+    X, W = points
+    R = torch.linalg.qr(
+        torch.randn(6, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    )[0]
+    commutes = torch.allclose(kernel(X, R @ W), kernel(X, W) @ R.T)
+    assert commutes == kernel.linear
+
+
 def test_make_kernel_resolves_gamma_like_scikit_learn():
     assert make_kernel("rbf", n_features=4).gamma == 0.25
     assert make_kernel("poly", gamma=2.0, n_features=4).gamma == 2.0
