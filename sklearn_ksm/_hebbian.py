@@ -111,10 +111,11 @@ class HebbianKernelSimilarityMatching(
         ``"auto"``: ``min(0.25, batch_size / (4 n_components))``, an average
         over about ``4 n_components`` samples (enough for a full-rank
         estimate) that still follows the landmarks as they move; for linear
-        kernels (``linear``, ``power_cosine`` with ``degree=1``) over at most
-        800 samples (``n_components`` counted as at most 200), since their
-        landmarks drift along exact symmetries of the energy. This rate is
-        a window, not a step size: ``learning_rate_decay`` leaves it alone.
+        kernels (``linear``, ``power_cosine`` with ``degree=1``, ``poly`` with
+        ``degree=1, coef0=0``) over at most 800 samples (``n_components``
+        counted as at most 200), since their landmarks drift along exact
+        symmetries of the energy. This rate is a window, not a step size:
+        ``learning_rate_decay`` leaves it alone.
     lateral : {"equilibrium", "hebbian"}, default="equilibrium"
         How the lateral weights learn. ``"hebbian"``: the paper's
         anti-Hebbian gradient ascent (Eq. 15), which needs a tuned rate and
