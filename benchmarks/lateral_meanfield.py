@@ -18,6 +18,7 @@ import argparse
 
 import torch
 
+from sklearn_ksm import _gda
 from sklearn_ksm.datasets import load_mnist
 
 
@@ -26,16 +27,6 @@ def error(C, W, L, reg):
     A = L + reg * torch.eye(len(L), dtype=L.dtype)
     D = torch.eye(len(C), dtype=C.dtype) - W.T @ torch.linalg.solve(A @ A, W)
     return (torch.trace(C @ D @ C @ D) / torch.trace(C @ C)).sqrt().item()
-
-
-def lateral_optimum(P, reg, newton_steps=40):
-    s, V = torch.linalg.eigh(P)
-    s = s.clamp(min=0)
-    lat = s.clamp(min=1e-300) ** (1 / 3)
-    for _ in range(newton_steps):
-        residual = lat * (lat + reg) ** 2 - s
-        lat = (lat - residual / ((lat + reg) ** 2 + 2 * lat * (lat + reg))).clamp(min=0)
-    return (V * lat) @ V.T
 
 
 def main():
@@ -60,7 +51,7 @@ def main():
         YY = YX @ AiW.T  # <y y^T>
         W = W + args.rate * (YX - W)
         if args.lateral == "best":  # the maximiser for the new W
-            L = lateral_optimum(W @ C @ W.T, args.reg)
+            L = _gda.lateral_equilibrium(W @ C @ W.T, args.reg)
         else:
             L = L + args.lateral_rate / 2 * (YY - L)
         if step % (args.steps // 5) == 0 or step == args.steps - 1:

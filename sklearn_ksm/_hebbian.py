@@ -25,8 +25,16 @@ from .metrics import kernel_approximation_error
 # Rows of the seeded subsample on which score() computes the kernel error
 # (the error needs an O(n^2) kernel matrix, computed in blocks).
 SCORE_MAX_SAMPLES = 2000
-# the automatic moment window of linear kernels holds at most 4x this many samples
-LINEAR_WINDOW_NEURONS = 200
+# The automatic moment window holds 4 N samples, but never fewer than this
+# many, nor more for linear kernels.
+MOMENT_WINDOW_SAMPLES = 800
+# Linear kernels in the equilibrium mode average the input moments <x x^T>
+# (n_features^2 floats, n_components n_features^2 flops a step) up to this
+# many features, and the drive moments beyond.
+INPUT_MOMENTS_MAX_FEATURES = 1024
+# The input moments are a mean over all samples seen, forgetting no faster
+# than a window of this many samples (or 10 per feature, if more).
+INPUT_MOMENTS_MIN_WINDOW = 10_000
 
 
 def _column_mean_std(X, block=4096):
@@ -108,14 +116,17 @@ class HebbianKernelSimilarityMatching(
         ``L`` positive semi-definite. ``"auto"``: ``10 * learning_rate``.
         With ``lateral="equilibrium"``: the rate of the running average of
         the drive moments ``<u u^T>`` the lateral weights are computed from;
-        ``"auto"``: ``min(0.25, batch_size / (4 n_components))``, an average
-        over about ``4 n_components`` samples (enough for a full-rank
-        estimate) that still follows the landmarks as they move; for linear
-        kernels (``linear``, ``power_cosine`` with ``degree=1``, ``poly`` with
-        ``degree=1, coef0=0``) over at most 800 samples (``n_components``
-        counted as at most 200), since their landmarks drift along exact
+        ``"auto"``: ``min(1, batch_size / max(4 n_components, 800))``, an
+        average over ``4 n_components`` samples (enough for a full-rank
+        estimate) or 800 if more, that still follows the landmarks as they
+        move; for linear kernels (``linear``, ``power_cosine`` with
+        ``degree=1``, ``poly`` with ``degree=1, coef0=0``) over 800 samples
+        whatever ``n_components``, since their landmarks drift along exact
         symmetries of the energy. This rate is a window, not a step size:
-        ``learning_rate_decay`` leaves it alone.
+        ``learning_rate_decay`` leaves it alone. Linear kernels with at most
+        1024 features use it only as the warm-up before the landmarks
+        move: their drive moments are computed exactly from the input moments
+        (``input_moments_``) at the current landmarks.
     lateral : {"equilibrium", "hebbian"}, default="equilibrium"
         How the lateral weights learn. ``"hebbian"``: the paper's
         anti-Hebbian gradient ascent (Eq. 15), which needs a tuned rate and
@@ -203,6 +214,13 @@ class HebbianKernelSimilarityMatching(
         Running average of the drive moments ``<u u^T>``, ``u = q f(W, x)``
         (float64); after ``fit`` with ``lateral="equilibrium"``, their
         exact mean over the training data at the final landmarks.
+    input_moments_ : ndarray of shape (n_features_in_, n_features_in_)
+        Mean of ``x x^T`` over the samples seen (float64, forgetting no
+        faster than a window of ``max(10 n_features, 10000)`` samples). Only
+        with ``lateral="equilibrium"`` and a linear kernel on at most 1024
+        features, where the drive moments follow from it exactly,
+        ``<u u^T> = c^2 W <x x^T> W^T``, without the lag of a running
+        average behind the moving landmarks.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -259,8 +277,13 @@ class HebbianKernelSimilarityMatching(
     (200, 8)
     """
 
-    _state_attributes = ("components_", "gains_", "lateral_weights_", "drive_moments_")
-    _float64_attributes = ("drive_moments_",)
+    _float64_attributes = ("drive_moments_", "input_moments_")
+
+    @property
+    def _state_attributes(self):
+        names = ("components_", "gains_", "lateral_weights_", "drive_moments_")
+        return names + ("input_moments_",) if getattr(self, "_input_moments", False) else names
+
     _diagnostic_attributes = ("duality_gap_history_", "gap_steps_")
 
     _parameter_constraints: dict = {
@@ -385,6 +408,14 @@ class HebbianKernelSimilarityMatching(
 
     def _configure(self, X):
         self.kernel_ = estimator_kernel(self, X.shape[1])
+        # decided once per model, so partial_fit keeps the state it started with
+        self._input_moments = (
+            self.lateral == "equilibrium"
+            and self.kernel_.linear
+            and X.shape[1] <= INPUT_MOMENTS_MAX_FEATURES
+        )
+        if not self._input_moments:  # left by an earlier fit
+            self.__dict__.pop("input_moments_", None)
 
     def _step_function(self, step_offset=0):
         kernel, reg, inference = self.kernel_, self.reg, self.inference
@@ -401,26 +432,35 @@ class HebbianKernelSimilarityMatching(
                 moments = _gda.accumulate_moments(
                     state[3], _gda.drive(state[1], kernel(X_batch, state[0])), rates.moments
                 )
-                return (*network, moments), batch_energy
+                return (*network, moments, *state[4:]), batch_energy
 
             return step
 
         # The moments average over about 1 / rate steps: W and q stay fixed
-        # for the first such window (a full-rank average before the first
-        # learning step). L is recomputed at every step: with an L even a
-        # few steps old, the response in weakly driven directions (amplified
-        # up to 1 / reg) no longer matches the moving landmarks, and on
-        # MNIST (N = 400) the landmarks then grew without bound.
+        # until they hold 4 N samples (a full-rank average before the first
+        # learning step), or the whole window if shorter. L is recomputed at
+        # every step: with an L even a few steps old, the response in weakly
+        # driven directions (amplified up to 1 / reg) no longer matches the
+        # moving landmarks, and on MNIST (N = 400) the landmarks then grew
+        # without bound.
         window = math.ceil(1.0 / self._moment_rate())
+        warmup = min(window, math.ceil(4 * self.n_components / self.batch_size))
         count = [step_offset]
+        if self._input_moments:  # c of f(x, w) = c x^T w
+            unit = torch.zeros(1, self.n_features_in_, dtype=torch.float64)
+            unit[0, 0] = 1.0
+            options["scale"] = float(kernel.diag(unit)[0])
 
         def step(state, X_batch, rates):
             t = count[0]
             count[0] += 1
-            if t < window:  # running mean (not yet an exponential average)
+            # running means (not yet exponential averages); the input moments
+            # stay one for as long as their window allows
+            rates = rates._replace(inputs=max(rates.inputs, 1.0 / (t + 1)))
+            if t < window:
                 rates = rates._replace(moments=max(rates.moments, 1.0 / (t + 1)))
             return _gda.gda_step_equilibrium(
-                state, X_batch, rates=rates, learn=t >= window, **options,
+                state, X_batch, rates=rates, learn=t >= warmup, **options,
             )  # fmt: skip
 
         return step
@@ -433,23 +473,27 @@ class HebbianKernelSimilarityMatching(
                     f"average and must be in (0, 1] or 'auto'; got {self.learning_rate_lateral}."
                 )
             return self.learning_rate_lateral
-        # A window of about 4 N samples keeps the moments well conditioned.
-        # For linear kernels the landmarks drift along exact rotations of the
-        # energy, which a long window lags behind: there it holds at most 800
-        # samples (MNIST alpha = 1, N = 400, seed 0: 0.0036 with 1600, 0.0026
-        # with 800; alpha = 3 prefers 1600, 0.1042 against 0.1068).
-        neurons = self.n_components
+        # A window of 4 N samples keeps the moments well conditioned, and a
+        # longer one helps below N = 200 too (MNIST alpha = 3, N = 25, seed 0:
+        # 0.2045 with 256 samples, 0.2032 with 800). For linear kernels the
+        # landmarks drift along exact rotations of the energy, which a long
+        # window lags behind: there it holds 800 samples (MNIST alpha = 1,
+        # N = 400, seed 0: 0.0036 with 1600, 0.0026 with 800; alpha = 3
+        # prefers 1600, 0.1042 against 0.1068).
+        samples = 4 * self.n_components
         if self.kernel_.linear:
-            neurons = min(neurons, LINEAR_WINDOW_NEURONS)
-        return min(0.25, self.batch_size / (4 * neurons))
+            samples = MOMENT_WINDOW_SAMPLES
+        return min(1.0, self.batch_size / max(samples, MOMENT_WINDOW_SAMPLES))
 
     def _rates(self):
         lateral = self.learning_rate_lateral
         if lateral == "auto":
             lateral = 10 * self.learning_rate if self.lateral == "hebbian" else 0.0
+        inputs = self.batch_size / max(10 * self.n_features_in_, INPUT_MOMENTS_MIN_WINDOW)
         return _gda.LearningRates(
-            self.learning_rate, self.learning_rate_gain, lateral, self._moment_rate()
-        )
+            self.learning_rate, self.learning_rate_gain, lateral, self._moment_rate(),
+            min(1.0, inputs),
+        )  # fmt: skip
 
     def _diagnostic(self):
         reg = self.reg
@@ -460,7 +504,7 @@ class HebbianKernelSimilarityMatching(
         """Set ``L`` to its fixed point for the final landmarks (one pass)."""
         if self.lateral != "equilibrium":
             return
-        W, q, _, _ = self._fitted_state(device, X.dtype)
+        W, q = self._fitted_state(device, X.dtype)[:2]
         S = torch.zeros(len(q), len(q), dtype=torch.float64, device=device)
         for start in range(0, X.shape[0], TRANSFORM_BLOCK):
             block = to_tensor(X[start : start + TRANSFORM_BLOCK], device)
@@ -521,7 +565,11 @@ class HebbianKernelSimilarityMatching(
         tensor = lambda a: to_tensor(np.asarray(a, dtype=X.dtype), device)  # noqa: E731
         n = shape[0]
         moments = torch.zeros(n, n, dtype=torch.float64, device=device)
-        return (tensor(W), tensor(np.ones(n)), tensor(np.eye(n)), moments)
+        state = (tensor(W), tensor(np.ones(n)), tensor(np.eye(n)), moments)
+        if self._input_moments:
+            m = shape[1]
+            state += (torch.zeros(m, m, dtype=torch.float64, device=device),)
+        return state
 
     # ------------------------------------------------------------ predict
 

@@ -194,3 +194,66 @@ def test_rate_decay_keeps_the_moment_window():
     decayed = Schedule(base, decay=0.1, decay_step=5).rates(10)
     torch.testing.assert_close(torch.tensor(decayed[:3]), torch.tensor((0.0003, 0.0002, 0.003)))
     assert decayed.moments == base.moments
+
+
+LINEAR_KERNELS = [LinearKernel(), PolynomialKernel(0.5, degree=1, coef0=0.0), PowerCosineKernel(1)]
+
+
+@pytest.mark.parametrize("kernel", LINEAR_KERNELS, ids=repr)
+def test_linear_drive_moments_are_those_of_the_current_drives(kernel):
+    # <u u^T> over a sample, u = q f(W, x), from the sample's <x x^T> alone
+    state, _ = random_network(n_inputs=4, n_neurons=6)
+    X = torch.randn(50, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    U = _gda.drive(state.q, kernel(X, state.W))
+    scale = float(kernel.diag(torch.eye(1, 4, dtype=torch.float64))[0])  # c of c x^T w
+    S = _gda.linear_drive_moments(X.T @ X / len(X), state.W, state.q, scale)
+    torch.testing.assert_close(S, U.T @ U / len(X))
+
+
+def test_equilibrium_step_with_input_moments_follows_the_landmarks():
+    # With input moments in the state, S and L are those of the landmarks the
+    # step starts from, whatever S held before (no running average of drives).
+    kernel = LinearKernel()
+    (W, q, _), X = random_network(n_inputs=4, n_neurons=6, n_batch=8)
+    C = torch.eye(4, dtype=torch.float64)
+    stale = torch.full((6, 6), 7.0, dtype=torch.float64)
+    rates = _gda.LearningRates(0.01, 0.0, 0.0, moments=0.5, inputs=0.25)
+    (W_new, _, L, S, C_new), _ = _gda.gda_step_equilibrium(
+        (W, q, torch.eye(6, dtype=W.dtype), stale, C), X, kernel=kernel, rates=rates,
+        reg=1e-3, learn_gains=False, learn=True, scale=1.0,
+    )  # fmt: skip
+    torch.testing.assert_close(C_new, 0.75 * C + 0.25 * X.T @ X / len(X))
+    P = q[:, None] * W
+    torch.testing.assert_close(S, P @ C_new @ P.T)
+    torch.testing.assert_close(L, _gda.lateral_equilibrium(S, 1e-3))
+    assert not torch.equal(W_new, W)
+
+
+def test_response_operator_is_the_inverse_where_the_drive_is_resolved():
+    state, _ = random_network(n_neurons=5)
+    L = state.L + 0.1 * torch.eye(5, dtype=torch.float64)
+    expected = torch.linalg.inv(L + 1e-3 * torch.eye(5, dtype=torch.float64))
+    torch.testing.assert_close(_gda.response_operator(L, 1e-3), expected)
+    bad = L.clone()
+    bad[0, 0] = float("nan")
+    assert torch.isnan(_gda.response_operator(bad, 1e-3)).all()
+    assert torch.isnan(_gda.response_operator(-L, 1e-3)).all()  # L + reg I indefinite
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_response_operator_ignores_drive_below_rounding(dtype):
+    # A direction with l = 1e-9 carries drive power l (l + reg)^2 = 1e-15,
+    # against 1e3 for l = 10: below float32 rounding (eps^2 = 1.4e-14 of
+    # it), so in float32 its computed drive would be rounding error
+    # amplified by 1 / reg; in float64 it is resolved.
+    gen = torch.Generator().manual_seed(0)
+    V = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))[0].to(dtype)
+    lat = torch.tensor([10.0, 1.0, 1e-9], dtype=dtype)
+    G = _gda.response_operator((V * lat) @ V.T, 1e-3)
+    assert G.dtype == dtype
+    gain_weak = (V[:, 2] @ G @ V[:, 2]).item()
+    assert (V[:, 0] @ G @ V[:, 0]).item() == pytest.approx(1 / 10.001, rel=1e-5)
+    if dtype == torch.float32:
+        assert abs(gain_weak) < 1e-3
+    else:
+        assert gain_weak == pytest.approx(1 / (1e-9 + 1e-3), rel=1e-6)

@@ -459,3 +459,34 @@ def test_landmarks_wait_for_the_automatic_moment_window(kernel, window):
 
     assert not moved(13).any()
     assert moved(14).any() == (window < 14)
+
+
+def test_linear_kernel_averages_input_moments_across_partial_fits():
+    # A linear kernel's drive moments follow from <x x^T> at the current
+    # landmarks; the estimator keeps that mean over every sample it has seen.
+    X = np.random.default_rng(0).normal(size=(512, 5))
+    est = HebbianKernelSimilarityMatching(3, kernel="linear", random_state=0)
+    est.partial_fit(X[:256])
+    np.testing.assert_allclose(est.input_moments_, X[:256].T @ X[:256] / 256, rtol=1e-6)
+    est.partial_fit(X[256:])
+    np.testing.assert_allclose(est.input_moments_, X.T @ X / 512, rtol=1e-6)
+    assert est.input_moments_.dtype == np.float64
+    # other kernels and the Hebbian lateral mode average the drives instead
+    for params in ({"kernel": "rbf"}, {"kernel": "linear", "lateral": "hebbian"}):
+        assert not hasattr(est.set_params(**params).fit(X), "input_moments_")
+    wide = np.random.default_rng(0).normal(size=(64, 1025))
+    wide_est = clone(est).set_params(kernel="linear", max_iter=1).fit(wide)
+    assert not hasattr(wide_est, "input_moments_")
+
+
+def test_float32_output_resolves_no_more_than_float32_drive():
+    # N = 16 neurons on rank-6 inputs: ten directions of the lateral weights
+    # carry no drive, and the float32 drive's rounding there, amplified by
+    # 1 / reg, once made the float32 error 11 times the float64 one.
+    X = (_low_rank_data() * 30).astype(np.float32)
+    est = HebbianKernelSimilarityMatching(16, kernel="linear", max_iter=600, random_state=0)
+    est.fit(X)
+    error32 = kernel_approximation_error(X, est.transform(X), kernel="linear")
+    X64 = X.astype(np.float64)
+    error64 = kernel_approximation_error(X64, est.transform(X64), kernel="linear")
+    assert error32 < 1.1 * error64
