@@ -106,9 +106,10 @@ class HebbianKernelSimilarityMatching(
         rescaled by ``1 / q_i^2``, Eq. 10). The default lies between the
         paper's rates for half moons (0.01) and MNIST (0.001) and does well on
         both.
-    learning_rate_gain : float, default=0.003
-        Step size ``eta_q`` of the gains. Unused (gains stay 1) for
-        homogeneous kernels: linear, power_cosine, poly with ``coef0=0``.
+    learning_rate_gain : float, default=0.01
+        Step size ``eta_q`` of the gains (the paper's half-moons rate). Unused
+        (gains stay 1) for homogeneous kernels: linear, power_cosine, poly
+        with ``coef0=0``.
     learning_rate_lateral : float or "auto", default="auto"
         With ``lateral="hebbian"``: the step size ``eta_l`` of the lateral
         weights, ``L += eta_l / 2 (<y y^T> - L)``; keep it about 10 times
@@ -322,7 +323,7 @@ class HebbianKernelSimilarityMatching(
         kernel_params=None,
         reg=1e-3,
         learning_rate=0.003,
-        learning_rate_gain=0.003,
+        learning_rate_gain=0.01,
         learning_rate_lateral="auto",
         lateral="equilibrium",
         learning_rate_decay=0.1,
