@@ -29,7 +29,7 @@ from sklearn_ksm import HebbianKernelSimilarityMatching, TrainingDivergedError
 from sklearn_ksm.datasets import load_mnist, make_half_moons
 from sklearn_ksm.metrics import kernel_approximation_error
 
-DEFAULT_RATES = dict(learning_rate=0.003, learning_rate_gain=0.003, learning_rate_lateral=0.03)
+DEFAULT_RATES = dict(learning_rate=0.003, learning_rate_gain=0.01, learning_rate_lateral=0.03)
 MAX_LATERAL = 2.0  # the parameter's upper bound
 ABSURD = 10.0  # relative kernel error above which a finite result is "absurd"
 
