@@ -41,6 +41,31 @@ FLOAT_DTYPES = [np.float64, np.float32]
 # Rows per block in transform: memory is O(block x n_components) whatever the
 # number of rows, and blocks are large enough to keep the device busy.
 TRANSFORM_BLOCK = 4096
+# Training histories keep at most this many entries: beyond it, the older
+# half is thinned to every other entry, so an unbounded stream of
+# partial_fit calls costs bounded memory and O(1) amortised time per step.
+HISTORY_MAX = 10_000
+
+
+def _append_history(values, steps, new_values, new_steps):
+    """``values``/``steps`` extended by the new entries, thinned to at most ``HISTORY_MAX``."""
+    values = np.concatenate([values, new_values])
+    steps = np.concatenate([steps, new_steps]).astype(np.int64)
+    while len(values) > HISTORY_MAX:
+        half = len(values) // 2
+        keep = np.r_[np.arange(0, half, 2), np.arange(half, len(values))]
+        values, steps = values[keep], steps[keep]
+    return values, steps
+
+
+def _same(a, b):
+    """Parameter equality that also holds for arrays (e.g. ``init``)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a), np.asarray(b))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
 
 
 def _major(version):
@@ -85,14 +110,14 @@ class NetworkEstimatorMixin:
             generator = self._generator()
             state = self._initial_state(X, device, generator)
             schedule, monitor = self._fit_schedule(X.shape[0])
-            self._run(
+            result = self._run(
                 X, state, device, previous=None, max_epochs=self.max_iter,
                 schedule=schedule, generator=generator, monitor=monitor,
             )  # fmt: skip
-            self._finish_fit(X, device)
+            self._finish_fit(X, device, result)
         return self
 
-    def _finish_fit(self, X, device):
+    def _finish_fit(self, X, device, result):
         """Hook run at the end of ``fit`` (not ``partial_fit``); no-op here."""
 
     def _partial_fit_network(self, X):
@@ -105,6 +130,7 @@ class NetworkEstimatorMixin:
                 state = self._initial_state(X, device, self._generator())
                 previous = None
             else:
+                self._check_structure()
                 device = resolve_device(self.device, fallback=True)
                 X = X.astype(self._fitted_dtype(), copy=False)
                 state = self._fitted_state(device, X.dtype)
@@ -115,67 +141,141 @@ class NetworkEstimatorMixin:
             )  # fmt: skip
         return self
 
+    def _check_structure(self):
+        """Raise if a parameter that shapes the fitted state changed since it was made.
+
+        ``partial_fit`` continues the fitted network; after ``set_params``
+        that changes its structure (e.g. ``n_components`` or the kernel) it
+        cannot, as scikit-learn's ``IncrementalPCA`` refuses a changed
+        ``n_components``.
+        """
+        fitted = getattr(self, "_structure", None)
+        if fitted is None:
+            return
+        params = self.get_params(deep=False)
+        changed = [name for name, value in fitted.items() if not _same(params[name], value)]
+        if changed:
+            listing = ", ".join(f"{name}={params[name]!r} (fitted with {fitted[name]!r})"
+                                for name in changed)  # fmt: skip
+            raise ValueError(
+                f"partial_fit cannot continue this {type(self).__name__}: {listing} changed "
+                "since it was fitted. Call fit to start a new network with these parameters, "
+                "or set them back."
+            )
+
+    # parameters recorded at initialisation and checked by partial_fit
+    _structural_parameters = ()
+
+    def _record_structure(self):
+        params = self.get_params(deep=False)
+        self._structure = {name: params[name] for name in self._structural_parameters}
+
     def _run(self, X, state, device, *, previous, **loop_options):
         offset = previous["n_steps_"] if previous is not None else 0
         try:
             result = train(
-                self._step_function(step_offset=offset), state, to_tensor(X, device),
+                self._step_function(), state, to_tensor(X, device),
                 batch_size=self.batch_size, step_offset=offset, verbose=self.verbose,
-                name=type(self).__name__, diagnose=self._diagnostic(), **loop_options,
+                name=type(self).__name__, diagnose=self._diagnostic(X, previous),
+                inspect=self._inspector(X), **loop_options,
             )  # fmt: skip
         except TrainingDivergedError as error:
-            # Keep the last finite state (never NaNs), then report.
+            message = self._explain_divergence(error, X)
+            if error.result.n_steps == 0:
+                # no sane state was checked: the transaction restores the
+                # model as it was before this call (unfitted for fit)
+                kept = "the previous fit" if previous is not None else "no fitted state"
+                raise TrainingDivergedError(
+                    f"{message} No step passed a check, so the estimator keeps {kept}.",
+                    error.step, error.result, error.reason,
+                ) from None
+            # Keep the last sane state (it transforms), then report.
             self._publish(error.result, previous)
-            raise
+            raise TrainingDivergedError(
+                f"{message} The estimator keeps its last sane state, from step "
+                f"{offset + error.result.n_steps}.",
+                error.step, error.result, error.reason,
+            ) from None
         self._publish(result, previous)
+        return result
 
-    def _diagnostic(self):
-        """``diagnose(state)`` evaluated at every check of training, or None."""
+    def _explain_divergence(self, error, X):
+        """The message of a divergence; estimators may name likelier causes."""
+        return str(error)
+
+    def _inspector(self, X):
+        """``inspect(state) -> str or None``, a sanity check at every check; or None."""
+        return None
+
+    def _diagnostic(self, X, previous):
+        """``diagnose(state, step) -> float or None`` at every check of training, or None."""
         return None
 
     # fitted attributes of the diagnostic and of its step numbers
     _diagnostic_attributes = ()
 
     def _counters(self):
-        names = ("n_iter_", "n_steps_", "n_samples_seen_", "objective_history_")
+        names = ("n_iter_", "n_steps_", "n_samples_seen_", "objective_history_",
+                 "objective_steps_")  # fmt: skip
         return {name: getattr(self, name) for name in names + self._diagnostic_attributes}
+
+    def _state_arrays(self, state):
+        """The fitted attributes of a training state, by name (numpy)."""
+        return dict(zip(self._state_attributes, (to_numpy(t) for t in state), strict=True))
 
     def _publish(self, result, previous):
         """Store a training result as the fitted numpy attributes, all at once.
 
         ``previous`` holds the counters of the model continued by
-        ``partial_fit`` (extended here), or is None for a cold start.
+        ``partial_fit`` (extended here), or is None for a cold start. The
+        histories are bounded (:data:`HISTORY_MAX`) however long the stream.
         """
-        arrays = [to_numpy(t) for t in result.state]
+        offset = previous["n_steps_"] if previous is not None else 0
+        steps = offset + np.arange(1, len(result.objective) + 1)
         counters = {
             "n_iter_": result.n_epochs,
             "n_steps_": result.n_steps,
             "n_samples_seen_": result.n_samples,
-            "objective_history_": result.objective,
         }
+        histories = {"objective": (result.objective, steps)}
         if self._diagnostic_attributes:
-            values, steps = self._diagnostic_attributes
-            counters[values], counters[steps] = result.diagnostic, result.diagnostic_steps
+            histories["diagnostic"] = (result.diagnostic, result.diagnostic_steps)
         if previous is not None:
             counters["n_iter_"] = previous["n_iter_"] + 1
             counters["n_steps_"] += previous["n_steps_"]
             counters["n_samples_seen_"] += previous["n_samples_seen_"]
-            for name in ("objective_history_", *self._diagnostic_attributes):
-                counters[name] = np.concatenate([previous[name], counters[name]])
-        self.__dict__.update(zip(self._state_attributes, arrays, strict=True))
+            old = {"objective": ("objective_history_", "objective_steps_")}
+            if self._diagnostic_attributes:
+                old["diagnostic"] = self._diagnostic_attributes
+            for key, (values_name, steps_name) in old.items():
+                histories[key] = _append_history(
+                    previous[values_name], previous[steps_name], *histories[key]
+                )
+        else:
+            histories = {key: _append_history(np.zeros(0), np.zeros(0), *value)
+                         for key, value in histories.items()}  # fmt: skip
+        counters["objective_history_"], counters["objective_steps_"] = histories["objective"]
+        if self._diagnostic_attributes:
+            values, steps = self._diagnostic_attributes
+            counters[values], counters[steps] = histories["diagnostic"]
+        self.__dict__.update(self._state_arrays(result.state))
         self.__dict__.update(counters)
 
     @contextmanager
     def _transaction(self):
         """Restore every attribute if the body raises (bad input, interrupt).
 
-        A divergence is the exception: it deliberately stores the last finite
-        state before raising.
+        A divergence after a sane step is the exception: it deliberately
+        stores the last sane state before raising.
         """
         saved = self.__dict__.copy()
         try:
             yield
-        except TrainingDivergedError:
+        except TrainingDivergedError as error:
+            if error.result is not None and error.result.n_steps > 0:
+                raise
+            self.__dict__.clear()
+            self.__dict__.update(saved)
             raise
         except BaseException:
             self.__dict__.clear()

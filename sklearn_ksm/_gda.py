@@ -35,31 +35,33 @@ class NetworkState(NamedTuple):
     L: torch.Tensor
 
 
-class LearningRates(NamedTuple):
-    """Step sizes of Eq. 10: feedforward ``W``, gains ``q``, lateral ``L``.
+class TrainingState(NamedTuple):
+    """What training carries from step to step: the synapses and private statistics.
 
-    ``moments`` is the rate of the running average of the drive moments
-    ``<u u^T>`` (:func:`accumulate_moments`), which the equilibrium lateral
-    weights are computed from, and ``inputs`` that of the input moments
-    ``<x x^T>`` that replace them for linear kernels
-    (:func:`linear_drive_moments`). They set averaging windows, not step
-    sizes, so :meth:`scaled` leaves them alone.
+    ``stats`` holds the running statistics of the lateral rule by name (for
+    example the drive moments of :class:`~sklearn_ksm._lateral.Equilibrium`);
+    local rules keep none.
     """
+
+    W: torch.Tensor
+    q: torch.Tensor
+    L: torch.Tensor
+    stats: dict
+
+    @property
+    def network(self):
+        return NetworkState(self.W, self.q, self.L)
+
+
+class LearningRates(NamedTuple):
+    """Step sizes of Eq. 10 for one step: feedforward ``W``, gains ``q``, lateral ``L``."""
 
     w: float
     q: float
     lateral: float
-    moments: float = 0.0
-    inputs: float = 0.0
 
     def scaled(self, factor):
-        # The window trades the noise of the moments (a bias of the learned
-        # landmarks) against their lag behind the drifting landmarks. A rate
-        # decayed like the steps lags: MNIST alpha = 1, N = 400 ended at
-        # 0.0134 instead of 0.0036; decayed by the square root of the factor
-        # it helped at N = 400 (0.0026 -> 0.0022, seed 0) but not at N = 200
-        # (0.0036 -> 0.0039, 5 seeds).
-        return self._replace(w=self.w * factor, q=self.q * factor, lateral=self.lateral * factor)
+        return LearningRates(self.w * factor, self.q * factor, self.lateral * factor)
 
 
 def drive(q, K):
@@ -121,117 +123,106 @@ def energy(Y, K, kdiag, q, L, reg):
     return per_sample.mean() + constant
 
 
-def grad_W(kernel, X, W, K, Y, q):
-    """Eq. 13: ``de/dw_i = -q_i <y_i df(w_i, x)/dw_i> + 1/2 q_i^2 df(w_i, w_i)/dw_i``."""
-    hebbian = kernel.grad_second(X, W, K, Y * (-q / X.shape[0]))
-    return hebbian + (0.5 * q * q)[:, None] * kernel.diag_grad(W)
-
-
 def grad_q(Y, K, q, kdiag):
     """Eq. 14: ``de/dq_i = -<y_i f(w_i, x)> + q_i f(w_i, w_i)``."""
     return -(Y * K).mean(0) + q * kdiag
 
 
-def grad_L(Y, L):
-    """Eq. 15: ``de/dL_ij = 1/2 (<y_i y_j> - L_ij)``."""
-    return 0.5 * ((Y.T @ Y) / Y.shape[0] - L)
+def solved_energy(Y, D, kdiag, q, L):
+    """Eq. 8 at the solved response, batch mean (a 0-d tensor).
 
-
-def gda_step(state, X, *, kernel, rates, reg, learn_gains, inference="solve"):
-    """One stochastic gradient descent-ascent step on a minibatch, Eq. 10.
-
-    Computes what :func:`gda_step_plain` computes, up to floating-point
-    rounding, with less repeated work (the training engine):
-
-    - the kernel and its derivative share one ``X @ W.T`` product
-      (:meth:`~sklearn_ksm.kernels.Kernel.gram_and_slope`);
-    - at the solved response ``(L + reg I) y = q f(W, x)``, so the quadratic
-      terms of Eq. 8 equal ``1/2 y . q f(W, x)`` and the energy needs no
-      ``(B, N) x (N, N)`` product (that identity is exact only for
-      ``inference="solve"``; the dynamics path evaluates Eq. 8 in full);
-    - the lateral update ``L + eta/2 (<y y^T> - L)`` is one fused
-      ``addmm`` (``beta L + alpha Y^T Y``), with no ``N x N`` temporaries.
-
-    The Cholesky factorisation of ``L + reg I`` stays one per step: ``L``
-    changes by ``(1 - eta/2) L + rank-B + (eta reg / 2) I``, and the identity
-    term rules out a cheap low-rank update of the factor; reusing an old
-    factor with iterative refinement costs more products than it saves at
-    ``B = 64``.
-
-    Parameters
-    ----------
-    state : NetworkState
-    X : tensor (B, M)
-    kernel : Kernel
-    rates : LearningRates
-    reg : float
-    learn_gains : bool
-        False for homogeneous kernels, whose gains stay at 1 (appendix A.4).
-    inference : {"solve", "dynamics"}
-
-    Returns
-    -------
-    new_state : NetworkState
-    batch_energy : 0-d tensor
-        Eq. 8 averaged over the batch, at the pre-update synapses.
+    At ``(L + reg I) y = q f(W, x)`` the quadratic terms of Eq. 8 equal
+    ``1/2 y . q f(W, x)``, so the energy needs no ``(B, N) x (N, N)``
+    product: ``-1/2 <y . u> + 1/2 sum_i q_i^2 f(w_i, w_i) - 1/4 |L|_F^2``.
     """
-    W, q, L = state
-    n_batch = X.shape[0]
-    K, slope = kernel.gram_and_slope(X, W)
-    D = drive(q, K)
-    Y = respond(D, L, reg, inference)
-    kdiag = kernel.diag(W)
-    if inference == "solve":
-        constant = 0.5 * (q * q * kdiag).sum() - 0.25 * (L * L).sum()
-        batch_energy = -0.5 * (Y * D).sum() / n_batch + constant
-    else:
-        batch_energy = energy(Y, K, kdiag, q, L, reg)
-    # Eq. 13 rescaled by 1/q^2:  w_i -= eta_w (hebbian_i / q_i^2 + 1/2 df(w_i, w_i)/dw_i)
-    hebbian = kernel.grad_second(X, W, K, Y * (-q / n_batch), slope)
+    constant = 0.5 * (q * q * kdiag).sum() - 0.25 * (L * L).sum()
+    return -0.5 * (Y * D).sum() / Y.shape[0] + constant
+
+
+def feedforward_update(X, W, q, K, slope, Y, kdiag, *, kernel, rates, learn_gains):
+    """The Hebbian descent step of the feedforward synapses and gains (Eqs. 13-14).
+
+    ``w_i -= eta_w / q_i^2 de/dw_i`` with Eq. 13,
+    ``de/dw_i = -q_i <y_i df(w_i, x)/dw_i> + 1/2 q_i^2 df(w_i, w_i)/dw_i``;
+    ``q_i -= eta_q de/dq_i`` with Eq. 14, ``de/dq_i = -<y_i f(w_i, x)> + q_i f(w_i, w_i)``
+    (gains stay fixed when ``learn_gains`` is False: homogeneous kernels,
+    appendix A.4). Each synapse changes by its input, its neuron's response
+    and its own value. ``slope`` is the kernel's shared derivative factor
+    from :meth:`~sklearn_ksm.kernels.Kernel.gram_and_slope`.
+    """
+    hebbian = kernel.grad_second(X, W, K, Y * (-q / X.shape[0]), slope)
     W_new = W - rates.w * (hebbian / (q * q)[:, None] + 0.5 * kernel.diag_grad(W))
     q_new = q - rates.q * grad_q(Y, K, q, kdiag) if learn_gains else q
-    # Eq. 15 ascent: L + eta/2 (Y^T Y / B - L) = (1 - eta/2) L + eta/(2B) Y^T Y
-    L_new = torch.addmm(
-        L, Y.T, Y, beta=1.0 - 0.5 * rates.lateral, alpha=0.5 * rates.lateral / n_batch
-    )
-    return NetworkState(W_new, q_new, L_new), batch_energy
+    return W_new, q_new
 
 
-def gda_step_plain(state, X, *, kernel, rates, reg, learn_gains, inference="solve"):
-    """One stochastic gradient descent-ascent step, Eq. 10, written term by term.
+def anti_hebbian_update(L, Y, rate):
+    """Eq. 15 ascent: ``L += eta_l / 2 (<y y^T> - L)``, as one fused ``addmm``.
 
-    The reference the fused :func:`gda_step` is tested against (their learned
-    synapses agree to float rounding); it follows the equations literally.
+    ``(1 - eta_l/2) L + eta_l / (2B) Y^T Y``: each synapse ``L_ij`` moves
+    towards the product of the responses ``y_i y_j`` of the neurons it
+    connects. For ``eta_l <= 2`` it is a convex combination of positive
+    semi-definite matrices, so ``L`` stays positive semi-definite.
+    """
+    half = 0.5 * rate
+    return torch.addmm(L, Y.mT, Y, beta=1.0 - half, alpha=half / Y.shape[0])
+
+
+def minibatch_step(state, X, *, kernel, rule, rates, reg, learn_gains, step, inference="solve"):
+    """One stochastic gradient descent-ascent step on a minibatch (Eq. 10).
+
+    The feedforward half (Eqs. 13-14, :func:`feedforward_update`) is written
+    once; the lateral half is the ``rule`` (see :mod:`sklearn_ksm._lateral`):
+    ``rule.lateral`` gives the lateral weights the network responds with
+    (the current ones, or for the equilibrium reference a maximiser for
+    updated moments), the network responds (Eq. 12) together with the
+    rule's probe vectors (``rule.probes``, solved with the same factor),
+    and ``rule.update`` moves the lateral weights after the response. All updates use the
+    pre-step synapses (the simultaneous step of Eq. 10).
 
     Parameters
     ----------
-    state : NetworkState
+    state : TrainingState
     X : tensor (B, M)
     kernel : Kernel
+    rule : LateralRule
     rates : LearningRates
     reg : float
     learn_gains : bool
         False for homogeneous kernels, whose gains stay at 1 (appendix A.4).
+    step : int
+        Steps the estimator has run before this one (0-based), from the
+        training loop: rules with a warm-up or a running mean read it.
     inference : {"solve", "dynamics"}
 
     Returns
     -------
-    new_state : NetworkState
+    new_state : TrainingState
     batch_energy : 0-d tensor
         Eq. 8 averaged over the batch, at the pre-update synapses.
     """
-    W, q, L = state
-    K = kernel(X, W)
-    Y = respond(drive(q, K), L, reg, inference)
+    W, q, L, stats = state
+    K, slope = kernel.gram_and_slope(X, W)
+    D = drive(q, K)
+    L, stats = rule.lateral(L, stats, X=X, D=D, W=W, q=q, step=step)
+    probes = rule.probes(stats)
+    if probes is None:
+        Y, P = respond(D, L, reg, inference), None
+    else:  # the rule's probe vectors share the response's solve: one factorisation
+        Y, P = respond(torch.cat([D, probes]), L, reg, inference).split(
+            [D.shape[0], probes.shape[0]]
+        )
     kdiag = kernel.diag(W)
-    batch_energy = energy(Y, K, kdiag, q, L, reg)
-    # Hebbian feedforward, rescaled by 1/q^2:  w_i -= eta_w / q_i^2 de/dw_i
-    W_new = W - (rates.w / (q * q))[:, None] * grad_W(kernel, X, W, K, Y, q)
-    # gain:  q_i -= eta_q (-<y_i f_i> + q_i f(w_i, w_i))
-    q_new = q - rates.q * grad_q(Y, K, q, kdiag) if learn_gains else q
-    # anti-Hebbian lateral (ascent):  L += eta_l/2 (<y y^T> - L)
-    L_new = L + rates.lateral * grad_L(Y, L)
-    return NetworkState(W_new, q_new, L_new), batch_energy
+    if inference == "solve":
+        batch_energy = solved_energy(Y, D, kdiag, q, L)
+    else:  # the identity of solved_energy needs the exact response
+        batch_energy = energy(Y, K, kdiag, q, L, reg)
+    if rule.learns(step):
+        W, q = feedforward_update(
+            X, W, q, K, slope, Y, kdiag, kernel=kernel, rates=rates, learn_gains=learn_gains
+        )
+    L, stats = rule.update(L, stats, Y=Y, D=D, P=P, rates=rates, step=step)
+    return TrainingState(W, q, L, stats), batch_energy
 
 
 # Smallest eigenvalue of the equilibrium lateral weights, relative to the
@@ -344,64 +335,6 @@ def linear_drive_moments(C, W, q, scale):
     """
     P = (q[:, None] * W).to(C.dtype)
     return (scale * scale) * (P @ C @ P.mT)
-
-
-def gda_step_equilibrium(state, X, *, kernel, rates, reg, learn_gains, learn, scale=None):
-    """One minibatch step with the lateral weights at their equilibrium.
-
-    The descent half of Eq. 10 (Hebbian updates of ``W`` and ``q``, Eqs.
-    13-14) is that of :func:`gda_step`; the ascent in ``L`` is replaced by
-    its limit: the drive moments ``S = <u u^T>`` are averaged over recent
-    minibatches (:func:`accumulate_moments`) and ``L`` is set to the
-    maximiser for them (:func:`lateral_equilibrium`). The
-    anti-Hebbian ascent converges slowly where the eigenvalues of ``L``
-    differ a lot (and diverges unless its rate is below
-    ``2 reg / l_max`` once N exceeds the rank of the drive); its fixed
-    point does not.
-
-    Parameters
-    ----------
-    state : tuple (W, q, L, S) or (W, q, L, S, C)
-        The synapses and the float64 drive moments; with a fifth element,
-        the float64 input moments ``C = <x x^T>`` of a linear kernel, from
-        which ``S`` is computed at the current landmarks
-        (:func:`linear_drive_moments`) instead of averaged.
-    X : tensor (B, M)
-    kernel : Kernel
-    rates : LearningRates
-        ``rates.moments`` is the averaging rate of ``S``, ``rates.inputs``
-        that of ``C``.
-    reg : float
-    learn_gains : bool
-    learn : bool
-        Update ``W`` and ``q`` (False while the moments warm up).
-    scale : float, optional
-        The linear kernel's ``c = f(e, e)``; needed with ``C``.
-
-    Returns
-    -------
-    new_state : tuple, as ``state``
-    batch_energy : 0-d tensor
-    """
-    W, q, L, S, *inputs = state
-    n_batch = X.shape[0]
-    K, slope = kernel.gram_and_slope(X, W)
-    D = drive(q, K)
-    if inputs:
-        inputs = [accumulate_moments(inputs[0], X, rates.inputs)]
-        S = linear_drive_moments(inputs[0], W, q, scale)
-    else:
-        S = accumulate_moments(S, D, rates.moments)
-    L = lateral_equilibrium(S, reg).to(W.dtype)
-    Y = response_solve(D, L, reg)
-    kdiag = kernel.diag(W)
-    constant = 0.5 * (q * q * kdiag).sum() - 0.25 * (L * L).sum()
-    batch_energy = -0.5 * (Y * D).sum() / n_batch + constant
-    if learn:
-        hebbian = kernel.grad_second(X, W, K, Y * (-q / n_batch), slope)
-        W = W - rates.w * (hebbian / (q * q)[:, None] + 0.5 * kernel.diag_grad(W))
-        q = q - rates.q * grad_q(Y, K, q, kdiag) if learn_gains else q
-    return (W, q, L, S, *inputs), batch_energy
 
 
 def respond(drive, L, reg, inference="solve"):

@@ -1,5 +1,6 @@
 """HebbianKernelSimilarityMatching: the scikit-learn API layer."""
 
+import functools
 import math
 from numbers import Integral, Real
 
@@ -15,26 +16,51 @@ from sklearn.cluster import kmeans_plusplus
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _gda
+from . import _gda, _lateral
 from ._base import FLOAT_DTYPES, TRANSFORM_BLOCK, NetworkEstimatorMixin
-from ._device import resolve_device, to_tensor
-from ._solver import PlateauMonitor, Schedule
+from ._device import resolve_device, to_numpy, to_tensor
+from ._solver import CHECK_EVERY, PlateauMonitor, Schedule
 from .kernels import KERNEL_NAMES, estimator_kernel
 from .metrics import kernel_approximation_error
 
 # Rows of the seeded subsample on which score() computes the kernel error
 # (the error needs an O(n^2) kernel matrix, computed in blocks).
 SCORE_MAX_SAMPLES = 2000
-# The automatic moment window holds 4 N samples, but never fewer than this
-# many, nor more for linear kernels.
+# The equilibrium rule's automatic moment window holds 4 N samples, but never
+# fewer than this many, nor more for linear kernels.
 MOMENT_WINDOW_SAMPLES = 800
-# Linear kernels in the equilibrium mode average the input moments <x x^T>
-# (n_features^2 floats, n_components n_features^2 flops a step) up to this
-# many features, and the drive moments beyond.
-INPUT_MOMENTS_MAX_FEATURES = 1024
-# The input moments are a mean over all samples seen, forgetting no faster
-# than a window of this many samples (or 10 per feature, if more).
-INPUT_MOMENTS_MIN_WINDOW = 10_000
+INPUT_MOMENTS_MAX_FEATURES = _lateral.Equilibrium.INPUT_MOMENTS_MAX_FEATURES
+# The learning rates are per this many samples (the paper's batch size).
+REFERENCE_BATCH = 64
+# The duality gap is measured on at most max(this, 4 N) rows.
+GAP_SAMPLE_ROWS = 1024
+SETTLE_LATERAL = True
+# The largest anti-Hebbian step eta of lateral="adaptive" (the paper's
+# half-moons rate; the stiffness usually sets a smaller one).
+ADAPTIVE_LATERAL_CAP = 0.2
+# A landmark this many times longer than the longest input row has blown up.
+BLOWUP = 1e3
+
+
+def _score_sample(X):
+    """At most ``SCORE_MAX_SAMPLES`` rows of ``X``, a seeded sample when it is larger."""
+    if X.shape[0] <= SCORE_MAX_SAMPLES:
+        return X
+    rows = np.random.RandomState(0).choice(X.shape[0], SCORE_MAX_SAMPLES, replace=False)
+    return X[np.sort(rows)]
+
+
+def _train_step(state, X_batch, rates, t, **options):
+    """The training loop's step: one minibatch step of Eq. 10 at step ``t``."""
+    return _gda.minibatch_step(state, X_batch, rates=rates, step=t, **options)
+
+
+def _row_norms_max(X, block=4096):
+    """The largest squared row norm of ``X`` (float64, a block at a time)."""
+    return max(
+        float(np.einsum("ij,ij->i", b, b, dtype=np.float64).max())
+        for b in (X[i : i + block] for i in range(0, X.shape[0], block))
+    )
 
 
 def _column_mean_std(X, block=4096):
@@ -278,12 +304,7 @@ class HebbianKernelSimilarityMatching(
     (200, 8)
     """
 
-    _float64_attributes = ("drive_moments_", "input_moments_")
-
-    @property
-    def _state_attributes(self):
-        names = ("components_", "gains_", "lateral_weights_", "drive_moments_")
-        return names + ("input_moments_",) if getattr(self, "_input_moments", False) else names
+    _state_attributes = ("components_", "gains_", "lateral_weights_")
 
     _diagnostic_attributes = ("duality_gap_history_", "gap_steps_")
 
@@ -298,7 +319,8 @@ class HebbianKernelSimilarityMatching(
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_gain": [Interval(Real, 0, None, closed="left")],
         "learning_rate_lateral": [Interval(Real, 0, 2, closed="right"), StrOptions({"auto"})],
-        "lateral": [StrOptions({"equilibrium", "hebbian"})],
+        "lateral": [StrOptions({"adaptive", "equilibrium", "hebbian"})],
+        "moment_window": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate_decay": [Interval(Real, 0, 1, closed="right")],
         "decay_start": [Interval(Real, 0, 1, closed="right")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -326,6 +348,7 @@ class HebbianKernelSimilarityMatching(
         learning_rate_gain=0.01,
         learning_rate_lateral="auto",
         lateral="equilibrium",
+        moment_window="auto",
         learning_rate_decay=0.1,
         decay_start=0.5,
         batch_size=64,
@@ -349,6 +372,7 @@ class HebbianKernelSimilarityMatching(
         self.learning_rate_gain = learning_rate_gain
         self.learning_rate_lateral = learning_rate_lateral
         self.lateral = lateral
+        self.moment_window = moment_window
         self.learning_rate_decay = learning_rate_decay
         self.decay_start = decay_start
         self.batch_size = batch_size
@@ -407,73 +431,36 @@ class HebbianKernelSimilarityMatching(
 
     # ------------------------------------------------------ network hooks
 
+    _structural_parameters = (
+        "n_components", "kernel", "gamma", "degree", "coef0", "kernel_params", "lateral",
+    )  # fmt: skip
+
     def _configure(self, X):
         self.kernel_ = estimator_kernel(self, X.shape[1])
-        # decided once per model, so partial_fit keeps the state it started with
-        self._input_moments = (
-            self.lateral == "equilibrium"
-            and self.kernel_.linear
-            and X.shape[1] <= INPUT_MOMENTS_MAX_FEATURES
-        )
-        if not self._input_moments:  # left by an earlier fit
-            self.__dict__.pop("input_moments_", None)
+        self._record_structure()
 
-    def _step_function(self, step_offset=0):
-        kernel, reg, inference = self.kernel_, self.reg, self.inference
-        learn_gains = not kernel.homogeneous and self.learning_rate_gain > 0
-        options = dict(kernel=kernel, reg=reg, learn_gains=learn_gains)
-        if self.lateral == "hebbian":
-
-            def step(state, X_batch, rates):
-                network, batch_energy = _gda.gda_step(
-                    _gda.NetworkState(*state[:3]), X_batch, rates=rates, inference=inference,
-                    **options,
-                )  # fmt: skip
-                # the moments only feed the duality-gap diagnostic here
-                moments = _gda.accumulate_moments(
-                    state[3], _gda.drive(state[1], kernel(X_batch, state[0])), rates.moments
-                )
-                return (*network, moments, *state[4:]), batch_energy
-
-            return step
-
-        # The moments average over about 1 / rate steps: W and q stay fixed
-        # until they hold 4 N samples (a full-rank average before the first
-        # learning step), or the whole window if shorter. L is recomputed at
-        # every step: with an L even a few steps old, the response in weakly
-        # driven directions (amplified up to 1 / reg) no longer matches the
-        # moving landmarks, and on MNIST (N = 400) the landmarks then grew
-        # without bound.
-        window = math.ceil(1.0 / self._moment_rate())
-        warmup = min(window, math.ceil(4 * self.n_components / self.batch_size))
-        count = [step_offset]
-        if self._input_moments:  # c of f(x, w) = c x^T w
-            unit = torch.zeros(1, self.n_features_in_, dtype=torch.float64)
-            unit[0, 0] = 1.0
-            options["scale"] = float(kernel.diag(unit)[0])
-
-        def step(state, X_batch, rates):
-            t = count[0]
-            count[0] += 1
-            # running means (not yet exponential averages); the input moments
-            # stay one for as long as their window allows
-            rates = rates._replace(inputs=max(rates.inputs, 1.0 / (t + 1)))
-            if t < window:
-                rates = rates._replace(moments=max(rates.moments, 1.0 / (t + 1)))
-            return _gda.gda_step_equilibrium(
-                state, X_batch, rates=rates, learn=t >= warmup, **options,
+    def _lateral_rule(self):
+        """The lateral learning rule of ``lateral`` (see :mod:`sklearn_ksm._lateral`)."""
+        if self.lateral == "equilibrium":
+            linear = self.kernel_.linear and self.n_features_in_ <= INPUT_MOMENTS_MAX_FEATURES
+            return _lateral.Equilibrium(
+                self.n_components, self.batch_size, self._moment_window(), self.reg,
+                linear_scale=self._linear_scale() if linear else None,
+                n_features=self.n_features_in_,
             )  # fmt: skip
+        if self.lateral == "adaptive":
+            return _lateral.ConditionedAntiHebbian(self._rates().lateral, self.reg)
+        return _lateral.AntiHebbian()
 
-        return step
+    def _linear_scale(self):
+        """``c`` of a linear kernel ``f(x, w) = c x^T w``: ``f(e, e)`` for a unit vector."""
+        unit = torch.zeros(1, self.n_features_in_, dtype=torch.float64)
+        unit[0, 0] = 1.0
+        return float(self.kernel_.diag(unit)[0])
 
-    def _moment_rate(self):
-        if self.lateral == "equilibrium" and self.learning_rate_lateral != "auto":
-            if self.learning_rate_lateral > 1:
-                raise ValueError(
-                    "With lateral='equilibrium', learning_rate_lateral is the rate of a running "
-                    f"average and must be in (0, 1] or 'auto'; got {self.learning_rate_lateral}."
-                )
-            return self.learning_rate_lateral
+    def _moment_window(self):
+        if self.moment_window != "auto":
+            return self.moment_window
         # A window of 4 N samples keeps the moments well conditioned, and a
         # longer one helps below N = 200 too (MNIST alpha = 3, N = 25, seed 0:
         # 0.2045 with 256 samples, 0.2032 with 800). For linear kernels the
@@ -481,40 +468,29 @@ class HebbianKernelSimilarityMatching(
         # window lags behind: there it holds 800 samples (MNIST alpha = 1,
         # N = 400, seed 0: 0.0036 with 1600, 0.0026 with 800; alpha = 3
         # prefers 1600, 0.1042 against 0.1068).
-        samples = 4 * self.n_components
         if self.kernel_.linear:
-            samples = MOMENT_WINDOW_SAMPLES
-        return min(1.0, self.batch_size / max(samples, MOMENT_WINDOW_SAMPLES))
+            return MOMENT_WINDOW_SAMPLES
+        return max(4 * self.n_components, MOMENT_WINDOW_SAMPLES)
 
-    def _rates(self):
-        lateral = self.learning_rate_lateral
-        if lateral == "auto":
-            lateral = 10 * self.learning_rate if self.lateral == "hebbian" else 0.0
-        inputs = self.batch_size / max(10 * self.n_features_in_, INPUT_MOMENTS_MIN_WINDOW)
-        return _gda.LearningRates(
-            self.learning_rate, self.learning_rate_gain, lateral, self._moment_rate(),
-            min(1.0, inputs),
+    def _step_function(self):
+        learn_gains = not self.kernel_.homogeneous and self.learning_rate_gain > 0
+        return functools.partial(
+            _train_step, kernel=self.kernel_, rule=self._lateral_rule(), reg=self.reg,
+            learn_gains=learn_gains, inference=self.inference,
         )  # fmt: skip
 
-    def _diagnostic(self):
-        reg = self.reg
-        # clamp: at the equilibrium the gap is 0 up to rounding, which can be negative
-        return lambda state: _gda.lateral_gap(state[3], state[2], reg).clamp(min=0)
-
-    def _finish_fit(self, X, device):
-        """Set ``L`` to its fixed point for the final landmarks (one pass)."""
-        if self.lateral != "equilibrium":
-            return
-        W, q = self._fitted_state(device, X.dtype)[:2]
-        S = torch.zeros(len(q), len(q), dtype=torch.float64, device=device)
-        for start in range(0, X.shape[0], TRANSFORM_BLOCK):
-            block = to_tensor(X[start : start + TRANSFORM_BLOCK], device)
-            D = _gda.drive(q, self.kernel_(block, W)).to(torch.float64)
-            S.addmm_(D.mT, D)
-        S /= X.shape[0]
-        L = _gda.lateral_equilibrium(S, self.reg)
-        self.lateral_weights_ = L.to(W.dtype).cpu().numpy()
-        self.drive_moments_ = S.cpu().numpy()
+    def _rates(self):
+        # Rates are per REFERENCE_BATCH samples: a smaller batch takes
+        # proportionally smaller steps, so a stream of one row per step follows
+        # the same path per sample as batches of 64 (larger batches keep the
+        # per-step rates, which bound the stable step).
+        scale = min(1.0, self.batch_size / REFERENCE_BATCH)
+        lateral = self.learning_rate_lateral
+        if lateral == "auto":
+            lateral = ADAPTIVE_LATERAL_CAP if self.lateral == "adaptive" else 10 * self.learning_rate
+        return _gda.LearningRates(
+            self.learning_rate * scale, self.learning_rate_gain * scale, lateral * scale
+        )
 
     def _fit_schedule(self, n_samples):
         n_batches = math.ceil(n_samples / self.batch_size)
@@ -531,17 +507,6 @@ class HebbianKernelSimilarityMatching(
 
     def _stream_schedule(self):
         return Schedule(self._rates())
-
-    def _prepare_response(self, state):
-        operator = _gda.response_operator(state[2], self.reg) if self.inference == "solve" else None
-        return _gda.NetworkState(*state[:3]), operator
-
-    def _respond(self, state, X_block):
-        state, operator = state
-        return _gda.transform_batch(
-            state, X_block, kernel=self.kernel_, reg=self.reg, inference=self.inference,
-            operator=operator,
-        )  # fmt: skip
 
     def _initial_state(self, X, device, generator):
         """Landmarks from ``init``; gains 1 and lateral weights I (the paper's)."""
@@ -564,13 +529,162 @@ class HebbianKernelSimilarityMatching(
                     f"init has shape {W.shape}; expected (n_components, n_features) = {shape}."
                 )
         tensor = lambda a: to_tensor(np.asarray(a, dtype=X.dtype), device)  # noqa: E731
+        W = tensor(W)
         n = shape[0]
-        moments = torch.zeros(n, n, dtype=torch.float64, device=device)
-        state = (tensor(W), tensor(np.ones(n)), tensor(np.eye(n)), moments)
-        if self._input_moments:
-            m = shape[1]
-            state += (torch.zeros(m, m, dtype=torch.float64, device=device),)
-        return state
+        stats = self._lateral_rule().initial_stats(n, shape[1], W.dtype, device)
+        return _gda.TrainingState(W, tensor(np.ones(n)), tensor(np.eye(n)), stats)
+
+    def _state_arrays(self, state):
+        # the rule's running statistics are kept between calls as private
+        # attributes "_<name>", in their own dtype (float64 moments)
+        for name in getattr(self, "_stat_names", ()):
+            self.__dict__.pop("_" + name, None)  # left by an earlier fit with another rule
+        arrays = {
+            "components_": to_numpy(state.W),
+            "gains_": to_numpy(state.q),
+            "lateral_weights_": to_numpy(state.L),
+            "_stat_names": tuple(state.stats),
+        }
+        arrays.update({"_" + name: to_numpy(value) for name, value in state.stats.items()})
+        return arrays
+
+    def _fitted_state(self, device, dtype):
+        tensor = lambda a: to_tensor(np.asarray(a, dtype=dtype), device)  # noqa: E731
+        stats = {name: to_tensor(getattr(self, "_" + name), device)
+                 for name in getattr(self, "_stat_names", ())}  # fmt: skip
+        return _gda.TrainingState(
+            tensor(self.components_), tensor(self.gains_), tensor(self.lateral_weights_), stats
+        )
+
+    def _finish_fit(self, X, device, result):
+        """Let the lateral weights settle for the final landmarks (equilibrium, adaptive).
+
+        ``L`` goes to the fixed point of the anti-Hebbian rule for the final
+        landmarks and gains, ``<y y^T>`` over the training rows (the limit of
+        lateral learning with ``W`` and ``q`` frozen, computed exactly in one
+        pass and one eigendecomposition). For ``lateral="adaptive"`` the
+        settled weights are kept only if they approximate the kernel better
+        than the learned ones on a sample of the training rows: a fixed point
+        away from the learned weights can be worse for the output (MNIST,
+        power-cosine with alpha = 3).
+        """
+        if self.lateral not in ("equilibrium", "adaptive") or not SETTLE_LATERAL:
+            return
+        W, q, L_learned, _ = self._fitted_state(device, X.dtype)
+        S = self._drive_moments_of(X, W, q, device)
+        L = _gda.lateral_equilibrium(S, self.reg).to(W.dtype)
+        if self.lateral == "adaptive":
+            sample = _score_sample(X)
+            D = _gda.drive(q, self.kernel_(to_tensor(sample, device), W))
+            errors = [
+                kernel_approximation_error(
+                    sample, to_numpy(_gda.response_solve(D, lateral, self.reg)),
+                    kernel=self.kernel_, device=str(device),
+                )
+                for lateral in (L_learned, L)
+            ]  # fmt: skip
+            if not errors[1] < errors[0]:
+                return
+        self.lateral_weights_ = L.cpu().numpy()
+        if self.lateral == "equilibrium":
+            self._drive_moments = S.cpu().numpy()  # the rule's statistic "drive_moments"
+
+    def _drive_moments_of(self, X, W, q, device):
+        """``<u u^T>`` over the rows of ``X`` at these synapses (float64, in blocks)."""
+        S = torch.zeros(len(q), len(q), dtype=torch.float64, device=device)
+        for start in range(0, X.shape[0], TRANSFORM_BLOCK):
+            block = to_tensor(X[start : start + TRANSFORM_BLOCK], device)
+            D = _gda.drive(q, self.kernel_(block, W)).to(torch.float64)
+            S.addmm_(D.mT, D)
+        return S / X.shape[0]
+
+    def _diagnostic(self, X, previous):
+        """The duality gap of the lateral ascent on a sample of rows, every few checks.
+
+        The gap ``max_L' F(L') - F(L)`` is measured on the drive moments of up
+        to ``GAP_SAMPLE_ROWS`` rows at the current synapses: moments that did
+        not set ``L`` (the equilibrium rule sets ``L`` from running moments of
+        past steps), so it measures how far ``L`` is from its maximiser for
+        the current landmarks, for every rule. It costs an ``N x N``
+        eigendecomposition, so it runs at most every ``max(100, N)`` steps.
+        """
+        rows = self._gap_rows(X)
+        device = resolve_device(self.device, fallback=True)
+        sample = to_tensor(rows, device)
+        reg, kernel, every = self.reg, self.kernel_, max(CHECK_EVERY, self.n_components)
+        last = [previous["gap_steps_"][-1] if previous is not None and
+                len(previous["gap_steps_"]) else -every]  # fmt: skip
+
+        def diagnose(state, t, final):
+            if t - last[0] < every and not final:
+                return None
+            last[0] = t
+            D = _gda.drive(state.q, kernel(sample, state.W)).to(torch.float64)
+            gap = _gda.lateral_gap(D.mT @ D / len(D), state.L, reg)
+            return float(gap)
+
+        return diagnose
+
+    def _gap_rows(self, X):
+        """Rows the duality gap is measured on: a fixed sample of ``X`` (``fit``), or
+        the most recent rows of the stream (``partial_fit``)."""
+        limit = max(GAP_SAMPLE_ROWS, 4 * self.n_components)
+        recent = getattr(self, "_recent_rows", None)
+        if recent is not None and recent.shape[1] == X.shape[1]:
+            X = np.concatenate([recent.astype(X.dtype, copy=False), X])[-limit:]
+        elif len(X) > limit:
+            rows = np.random.RandomState(0).choice(len(X), limit, replace=False)
+            X = X[np.sort(rows)]
+        self._recent_rows = X
+        return X
+
+    def _inspector(self, X):
+        """Sanity checks of a finite state: what blew up, or None."""
+        data_norm = float(np.sqrt(_row_norms_max(X)))
+        kernel, reg, learn_gains = self.kernel_, self.reg, not self.kernel_.homogeneous
+
+        def inspect(state):
+            W, q, L, _ = state
+            if float(torch.linalg.vector_norm(W, dim=1).max()) > BLOWUP * max(data_norm, 1e-30):
+                return "the landmarks blew up (grew a thousand times beyond the inputs)"
+            if learn_gains and bool((q <= 0).any()):
+                return "a gain turned non-positive"
+            A = L.to(torch.float64).clone()
+            A.diagonal().add_(reg)
+            if int(torch.linalg.cholesky_ex(A)[1]) != 0:
+                return "the lateral weights lost positive definiteness"
+            return None
+
+        return inspect
+
+    def _explain_divergence(self, error, X):
+        """The divergence message, naming the likelier cause."""
+        message = str(error)
+        sample = to_tensor(X[: min(len(X), 256)], resolve_device(self.device, fallback=True))
+        try:
+            diag = self.kernel_.diag(sample)
+        except Exception:  # noqa: BLE001 - the kernel itself failed: say so below
+            diag = torch.tensor([float("nan")])
+        if not bool(torch.isfinite(diag).all()):
+            finite_inputs = bool(torch.isfinite(sample).all())
+            cause = (
+                f"The kernel's values f(x, x) are not finite in {X.dtype} for these inputs "
+                f"(largest |x| = {np.abs(X).max():.3g}): rescale the inputs, or use float64."
+                if finite_inputs else "The kernel returned non-finite values."
+            )
+            return f"{message.split(' Try ')[0]} {cause}"
+        return message
+
+    def _prepare_response(self, state):
+        operator = _gda.response_operator(state.L, self.reg) if self.inference == "solve" else None
+        return state.network, operator
+
+    def _respond(self, state, X_block):
+        state, operator = state
+        return _gda.transform_batch(
+            state, X_block, kernel=self.kernel_, reg=self.reg, inference=self.inference,
+            operator=operator,
+        )  # fmt: skip
 
     # ------------------------------------------------------------ predict
 
@@ -638,10 +752,7 @@ class HebbianKernelSimilarityMatching(
         score : float
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        if X.shape[0] > SCORE_MAX_SAMPLES:
-            rows = np.random.RandomState(0).choice(X.shape[0], SCORE_MAX_SAMPLES, replace=False)
-            X = X[np.sort(rows)]
+        X = _score_sample(validate_data(self, X, dtype=FLOAT_DTYPES, reset=False))
         Y = self._transform_validated(X)
         return -kernel_approximation_error(
             X, Y, kernel=self.kernel_, device=str(resolve_device(self.device, fallback=True))

@@ -470,7 +470,7 @@ default="random"
         mode, pd_floor = self.mode, self.pd_floor
         respond = None if self.inference == "solve" else _dynamics_response
 
-        def step(state, X_batch, rates):
+        def step(state, X_batch, rates, t=None):
             return _psp.network_step(
                 state, X_batch, w_rate=rates.w, m_rate=rates.m, mode=mode,
                 pd_floor=pd_floor, respond=respond,
@@ -619,7 +619,7 @@ default="random"
         return _psp.filters(W, L + torch.eye(L.shape[0], dtype=L.dtype))
 
     def _step_function(self, step_offset=0):
-        def step(state, X_batch, rates):
+        def step(state, X_batch, rates, t=None):
             return _psp.foldiak_step(state, X_batch, rate=rates.w)
 
         return step

@@ -19,6 +19,10 @@ import torch
 # device-to-host copy; 100 steps keeps that negligible on GPU while bounding
 # how far a diverged run can go past its last finite state.
 CHECK_EVERY = 100
+# verbose=1 prints at most one progress line this often (seconds).
+PROGRESS_SECONDS = 2.0
+# Steps averaged for the objective a progress line reports.
+EWA_WINDOW = 100
 
 
 class TrainingDivergedError(FloatingPointError, ValueError):
@@ -38,6 +42,9 @@ class TrainingDivergedError(FloatingPointError, ValueError):
         objective was non-finite.
     result : TrainingResult, default=None
         The training run up to the last finite state checked.
+    reason : str, default="non-finite"
+        What was detected: ``"non-finite"`` values, or the name of a sanity
+        check of the estimator (e.g. ``"landmarks blew up"``).
 
     Attributes
     ----------
@@ -45,7 +52,9 @@ class TrainingDivergedError(FloatingPointError, ValueError):
         Index (over the estimator's lifetime, 1-based) of the first step whose
         objective was non-finite.
     result : TrainingResult or None
-        The training run up to the last finite state checked.
+        The training run up to the last sane state checked.
+    reason : str
+        What was detected.
 
     Examples
     --------
@@ -64,10 +73,11 @@ class TrainingDivergedError(FloatingPointError, ValueError):
     True True
     """
 
-    def __init__(self, message, step, result=None):
+    def __init__(self, message, step, result=None, reason="non-finite"):
         super().__init__(message)
         self.step = step
         self.result = result
+        self.reason = reason
 
 
 class Schedule:
@@ -154,8 +164,17 @@ def _batches(n_samples, batch_size, generator, device):
         yield order[start:stop] if order is not None else slice(start, stop)
 
 
+def _tensors(state):
+    """The tensors of a state: a tuple of tensors, with dicts of tensors inside."""
+    for item in state:
+        if isinstance(item, dict):
+            yield from item.values()
+        else:
+            yield item
+
+
 def _is_finite(state):
-    return torch.stack([torch.isfinite(t).all() for t in state]).all()
+    return torch.stack([torch.isfinite(t).all() for t in _tensors(state)]).all()
 
 
 def _divergence_hint(rates):
@@ -173,6 +192,65 @@ def _divergence_hint(rates):
     )
 
 
+def _format_seconds(seconds):
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
+
+
+class _Progress:
+    """Progress lines for ``verbose``: rate, ETA and how far the objective has come.
+
+    A line at the end of an epoch, at most one every ``PROGRESS_SECONDS``
+    (``verbose >= 2``: every epoch), and the last epoch's always; long epochs
+    also report at checks, so the first line of a big fit comes within
+    seconds, not at the end of its first pass.
+    """
+
+    def __init__(self, name, verbose, step_offset, total_steps):
+        self.name, self.verbose = name, verbose
+        self.step_offset, self.total = step_offset, total_steps
+        self.tic = self.last = time.perf_counter()
+        self.first = self.previous = None
+        self.reported = None
+
+    def report(self, epoch, max_epochs, n_steps, history, diagnostics, decayed, force=False):
+        if not self.verbose or n_steps == self.reported:
+            return
+        now = time.perf_counter()
+        if not force and self.verbose < 2 and now - self.last < PROGRESS_SECONDS:
+            return
+        self.last, self.reported = now, n_steps
+        elapsed = now - self.tic
+        rate = n_steps / elapsed if elapsed > 0 else math.inf
+        eta = (self.total - n_steps) / rate if rate > 0 else math.inf
+        recent = np.concatenate(history[-3:])[-EWA_WINDOW:] if history else np.zeros(0)
+        objective = float(recent.mean()) if recent.size else math.nan
+        if self.first is None:
+            self.first = objective
+        change = ""
+        if self.previous is not None and math.isfinite(objective):
+            # how far the objective has come: its change since the last line,
+            # relative to its total change since the first line
+            total = self.first - objective
+            since = self.previous - objective
+            change = f" ({since:+.3g} since the last line, {total:+.3g} in all)"
+        self.previous = objective
+        gap = f", duality gap {diagnostics[-1]:.3g}" if diagnostics else ""
+        rates = ", rates decayed" if decayed else ""
+        print(
+            f"[{self.name}] epoch {epoch}/{max_epochs}, step {self.step_offset + n_steps} "
+            f"({100 * n_steps / max(self.total, 1):.0f}%), {rate:.0f} steps/s, "
+            f"objective {objective:.6g}{change}{gap}{rates}; "
+            f"{_format_seconds(elapsed)} elapsed, ETA {_format_seconds(eta)}",
+            flush=True,
+        )
+
+
 def train(
     step,
     state,
@@ -187,13 +265,16 @@ def train(
     verbose=0,
     name="",
     diagnose=None,
+    inspect=None,
 ):
     """Run minibatch steps over ``X`` for up to ``max_epochs`` passes.
 
     Parameters
     ----------
     step : callable
-        ``step(state, X_batch, rates) -> (new_state, objective)``.
+        ``step(state, X_batch, rates, t=t) -> (new_state, objective)``;
+        ``t`` counts the steps the estimator has run before this one
+        (0-based, over its lifetime): the one step counter.
     state : tuple of tensors
     X : tensor (n_samples, n_features), on the state's device
     batch_size : int or None
@@ -205,13 +286,19 @@ def train(
     monitor : PlateauMonitor or None
         A plateau decays the rates if the schedule still can, else stops.
     step_offset : int
-        Steps already run by the estimator (for messages only).
+        Steps already run by the estimator.
     verbose : int
     name : str
         Estimator name used in messages.
     diagnose : callable or None
-        ``diagnose(state) -> 0-d tensor``, evaluated at every check (e.g. a
-        duality gap); the values and their step numbers are returned.
+        ``diagnose(state, t, final) -> float or None``, evaluated at every
+        check (e.g. a duality gap) and on the final state (``final=True``,
+        where it must return a value); None skips that check. The values and
+        their step numbers are returned.
+    inspect : callable or None
+        ``inspect(state) -> str or None``: a sanity check of a finite state
+        at every check; a string names what is wrong (e.g. ``"the landmarks
+        blew up"``) and stops training as a divergence.
 
     Returns
     -------
@@ -220,7 +307,8 @@ def train(
     Raises
     ------
     TrainingDivergedError
-        With the run up to the last finite state checked, as ``error.result``.
+        With the run up to the last sane state checked, as ``error.result``
+        (``error.result.n_steps == 0`` when no check passed).
     """
     n_samples = X.shape[0]
     if batch_size is None:
@@ -229,8 +317,21 @@ def train(
     check_every = min(CHECK_EVERY, n_batches)
     pending, history, diagnostics, diagnostic_steps = [], [], [], []
     n_steps = n_samples_seen = epoch = 0
-    converged, tic = False, time.perf_counter()
+    converged = False
+    progress = _Progress(name, verbose, step_offset, max_epochs * n_batches)
     good = TrainingResult(state, np.zeros(0), 0, 0, 0, False)
+
+    def diverged(first, reason):
+        rates_text, advice = _divergence_hint(rates)
+        detail = f"non-finite values at step {step_offset + first + 1}"
+        if reason != "non-finite":
+            detail = f"{reason} by step {step_offset + first + 1}"
+        return TrainingDivergedError(
+            f"{name} training diverged: {detail} ({rates_text}). {advice}",
+            step=step_offset + first + 1,
+            result=good,
+            reason=reason,
+        )
 
     def check():
         nonlocal good, converged
@@ -239,24 +340,22 @@ def train(
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size or not finite:
             first = n_steps - len(values) + (bad[0] if bad.size else len(values) - 1)
-            rates_text, advice = _divergence_hint(rates)
-            error = TrainingDivergedError(
-                f"{name} training diverged: non-finite values at step "
-                f"{step_offset + first + 1} ({rates_text}). The estimator keeps "
-                f"its last finite state, from step {step_offset + good.n_steps}. {advice}",
-                step=step_offset + first + 1,
-                result=good,
-            )
-            raise error
+            raise diverged(first, "non-finite")
+        reason = inspect(state) if inspect is not None else None
+        if reason is not None:
+            raise diverged(n_steps - 1, reason)
         history.append(values)
         pending.clear()
         if diagnose is not None:
-            diagnostics.append(float(diagnose(state)))
-            diagnostic_steps.append(step_offset + n_steps)
+            value = diagnose(state, step_offset + n_steps, final=False)
+            if value is not None:
+                diagnostics.append(float(value))
+                diagnostic_steps.append(step_offset + n_steps)
         good = TrainingResult(
             state, np.concatenate(history), epoch, n_steps, n_samples_seen, False,
             np.array(diagnostics), np.array(diagnostic_steps, dtype=np.int64),
         )  # fmt: skip
+        progress.report(epoch, max_epochs, n_steps, history, diagnostics, schedule.decayed)
         if monitor is None:
             return False
         plateau = monitor.update(values)
@@ -278,7 +377,7 @@ def train(
         for index in _batches(n_samples, batch_size, generator, X.device):
             rates = schedule.rates(n_steps)
             X_batch = X[index]
-            state, objective = step(state, X_batch, rates)
+            state, objective = step(state, X_batch, rates, t=step_offset + n_steps)
             pending.append(objective)
             n_steps += 1
             n_samples_seen += X_batch.shape[0]
@@ -286,14 +385,19 @@ def train(
                 break
         if pending and not converged:
             check()
-        if verbose:
-            last = history[-1][-1] if history else float("nan")
-            gap = f", duality gap {diagnostics[-1]:.3g}" if diagnostics else ""
-            decayed = f", rates x {schedule.decay:g}" if schedule.decayed else ""
-            print(
-                f"[{name}] epoch {epoch}/{max_epochs}: step {step_offset + n_steps}, "
-                f"objective {last:.6g}{gap}{decayed}, {time.perf_counter() - tic:.2f} s"
-            )
+        last = converged or epoch == max_epochs
+        progress.report(
+            epoch, max_epochs, n_steps, history, diagnostics, schedule.decayed, force=last
+        )
         if converged:
             break
+    if diagnose is not None and (not diagnostic_steps or diagnostic_steps[-1] != good.n_steps
+                                 + step_offset) and good.n_steps:  # fmt: skip
+        # the diagnostic of the final state, whenever its turn came last
+        diagnostics.append(float(diagnose(good.state, step_offset + good.n_steps, final=True)))
+        diagnostic_steps.append(step_offset + good.n_steps)
+        good = good._replace(
+            diagnostic=np.array(diagnostics),
+            diagnostic_steps=np.array(diagnostic_steps, dtype=np.int64),
+        )
     return good._replace(converged=converged)

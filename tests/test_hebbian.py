@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.kernel_approximation import Nystroem
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -285,15 +286,29 @@ def test_invalid_parameters_are_rejected_and_model_untouched(fitted, small_data,
     assert_same_state(est, before)
 
 
-def test_divergence_stops_with_clear_error_and_finite_state(small_data):
+def test_divergence_before_any_check_leaves_the_estimator_unfitted(small_data):
     est = HebbianKernelSimilarityMatching(
         8, learning_rate=1000.0, learning_rate_gain=1000.0, max_iter=50, random_state=0
     )
-    with pytest.raises(TrainingDivergedError, match=r"diverged.*step \d+.*smaller learning"):
+    with pytest.raises(TrainingDivergedError, match=r"diverged.*step \d+.*no fitted state"):
         est.fit(small_data)
+    assert not hasattr(est, "components_")
+    with pytest.raises(NotFittedError):
+        est.transform(small_data)
+
+
+def test_divergence_after_sane_checks_keeps_a_state_that_transforms(small_data):
+    # sane for the first pass (checks every 4 steps), then the rates jump
+    est = HebbianKernelSimilarityMatching(8, batch_size=32, max_iter=1, random_state=0)
+    est.fit(small_data)
+    kept_steps = est.n_steps_
+    est.set_params(learning_rate=1000.0, learning_rate_gain=1000.0)
+    with pytest.raises(TrainingDivergedError, match="keeps its last sane state|previous fit"):
+        est.partial_fit(np.vstack([small_data] * 20))
+    assert est.n_steps_ >= kept_steps
     for name in ("components_", "gains_", "lateral_weights_", "objective_history_"):
         assert np.isfinite(getattr(est, name)).all(), name
-    assert len(est.objective_history_) == est.n_steps_ > 0
+    assert len(est.objective_history_) == est.n_steps_
     assert np.isfinite(est.transform(small_data)).all()
 
 
@@ -304,8 +319,7 @@ def test_interrupted_fit_keeps_previous_model(fitted, small_data, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(hebbian_module._gda, "gda_step", interrupt)
-    monkeypatch.setattr(hebbian_module._gda, "gda_step_equilibrium", interrupt)
+    monkeypatch.setattr(hebbian_module._gda, "minibatch_step", interrupt)
     with pytest.raises(KeyboardInterrupt):
         est.fit(small_data)
     assert_same_state(est, before)
@@ -318,7 +332,7 @@ def test_interrupt_mid_partial_fit_keeps_previous_model(fitted, small_data, monk
     """An interrupt after some steps of a partial_fit leaves the model as it was."""
     est = pickle.loads(pickle.dumps(fitted)).set_params(batch_size=10)
     before = fitted_snapshot(est)
-    step, calls = hebbian_module._gda.gda_step_equilibrium, []
+    step, calls = hebbian_module._gda.minibatch_step, []
 
     def interrupt_third_step(*args, **kwargs):
         calls.append(1)
@@ -326,7 +340,7 @@ def test_interrupt_mid_partial_fit_keeps_previous_model(fitted, small_data, monk
             raise KeyboardInterrupt
         return step(*args, **kwargs)
 
-    monkeypatch.setattr(hebbian_module._gda, "gda_step_equilibrium", interrupt_third_step)
+    monkeypatch.setattr(hebbian_module._gda, "minibatch_step", interrupt_third_step)
     with pytest.raises(KeyboardInterrupt):
         est.partial_fit(small_data)
     assert len(calls) == 3
@@ -376,20 +390,22 @@ def test_model_fitted_on_cuda_loads_on_cpu_only_machine(small_data, monkeypatch)
 @pytest.mark.cuda
 def test_cuda_training_steps_do_not_synchronise(small_data):
     """Only the periodic checks read from the device: no sync inside the step loop."""
-    from sklearn_ksm import _gda, _solver
+    from sklearn_ksm import _gda, _lateral, _solver
     from sklearn_ksm.kernels import RBFKernel
 
     X = torch.as_tensor(small_data, dtype=torch.float32, device="cuda")
-    state = _gda.NetworkState(X[:8].clone(), torch.ones(8, device="cuda"),
-                              torch.eye(8, device="cuda"))  # fmt: skip
-    rates = _gda.LearningRates(0.003, 0.003, 0.03)
+    rule = _lateral.ConditionedAntiHebbian(cap=0.2, reg=1e-3)
+    state = _gda.TrainingState(X[:8].clone(), torch.ones(8, device="cuda"),
+                               torch.eye(8, device="cuda"),
+                               rule.initial_stats(8, X.shape[1], X.dtype, X.device))  # fmt: skip
+    rates = _gda.LearningRates(0.003, 0.003, 0.2)
     batches = list(_solver._batches(X.shape[0], 4, torch.Generator().manual_seed(0), X.device))
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        for index in batches:
-            state, _ = _gda.gda_step(state, X[index], kernel=RBFKernel(0.5), rates=rates,
-                                     reg=1e-3, learn_gains=True)  # fmt: skip
+        for t, index in enumerate(batches):
+            state, _ = _gda.minibatch_step(state, X[index], kernel=RBFKernel(0.5), rule=rule,
+                                           rates=rates, reg=1e-3, learn_gains=True, step=t)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(state.W).all()
@@ -405,7 +421,8 @@ def test_equilibrium_lateral_reaches_optimum_beyond_data_rank():
     # N = 16 > rank 6: the paper's ascent has unexcited directions where its
     # rate must stay below 2 reg / l_max; the equilibrium does not care.
     X = _low_rank_data()
-    est = HebbianKernelSimilarityMatching(16, kernel="linear", max_iter=600, random_state=0)
+    est = HebbianKernelSimilarityMatching(16, kernel="linear", lateral="equilibrium",
+                                          max_iter=600, random_state=0)  # fmt: skip
     Y = est.fit_transform(X)
     K = X @ X.T
     assert np.linalg.norm(K - Y @ Y.T) / np.linalg.norm(K) < 0.005
@@ -437,11 +454,16 @@ def test_kmeans_plus_plus_init_with_more_neurons_than_rows():
     assert est.components_.shape == (25, X.shape[1]) and np.isfinite(est.transform(X)).all()
 
 
-def test_equilibrium_rejects_moment_rate_above_one(small_data):
-    est = HebbianKernelSimilarityMatching(4, learning_rate_lateral=1.5, max_iter=1)
-    with pytest.raises(ValueError, match="running average"):
+def test_moment_window_is_its_own_parameter(small_data):
+    # the equilibrium's averaging window, in samples; the lateral rate keeps
+    # one meaning (the anti-Hebbian step) for every rule
+    est = HebbianKernelSimilarityMatching(4, lateral="equilibrium", moment_window=0, max_iter=1)
+    with pytest.raises(ValueError, match="moment_window"):
         est.fit(small_data)
-    est.set_params(lateral="hebbian").fit(small_data)  # a valid ascent rate there
+    est.set_params(moment_window=32).fit(small_data)
+    assert est._lateral_rule().moment_rate == 1.0  # a window shorter than a batch
+    est.set_params(moment_window=640)
+    assert est._lateral_rule().moment_rate == pytest.approx(0.1)
 
 
 @pytest.mark.parametrize("kernel, window", [("linear", 13), ("rbf", 16)])
@@ -453,7 +475,8 @@ def test_landmarks_wait_for_the_automatic_moment_window(kernel, window):
     X = np.random.default_rng(0).normal(size=(64 * 14, 3))
 
     def moved(n_steps):
-        est = HebbianKernelSimilarityMatching(256, kernel=kernel, max_iter=1, random_state=0)
+        est = HebbianKernelSimilarityMatching(256, kernel=kernel, lateral="equilibrium",
+                                              max_iter=1, random_state=0)  # fmt: skip
         W = est.fit(X[: 64 * n_steps]).components_
         return ~(W[:, None, :] == X[None, : 64 * n_steps, :]).all(-1).any(1)
 
@@ -465,18 +488,19 @@ def test_linear_kernel_averages_input_moments_across_partial_fits():
     # A linear kernel's drive moments follow from <x x^T> at the current
     # landmarks; the estimator keeps that mean over every sample it has seen.
     X = np.random.default_rng(0).normal(size=(512, 5))
-    est = HebbianKernelSimilarityMatching(3, kernel="linear", random_state=0)
+    est = HebbianKernelSimilarityMatching(3, kernel="linear", lateral="equilibrium",
+                                          random_state=0)  # fmt: skip
     est.partial_fit(X[:256])
-    np.testing.assert_allclose(est.input_moments_, X[:256].T @ X[:256] / 256, rtol=1e-6)
+    np.testing.assert_allclose(est._input_moments, X[:256].T @ X[:256] / 256, rtol=1e-6)
     est.partial_fit(X[256:])
-    np.testing.assert_allclose(est.input_moments_, X.T @ X / 512, rtol=1e-6)
-    assert est.input_moments_.dtype == np.float64
-    # other kernels and the Hebbian lateral mode average the drives instead
+    np.testing.assert_allclose(est._input_moments, X.T @ X / 512, rtol=1e-6)
+    assert est._input_moments.dtype == np.float64
+    # other kernels and the anti-Hebbian rules average the drives instead
     for params in ({"kernel": "rbf"}, {"kernel": "linear", "lateral": "hebbian"}):
-        assert not hasattr(est.set_params(**params).fit(X), "input_moments_")
+        assert not hasattr(est.set_params(**params).fit(X), "_input_moments")
     wide = np.random.default_rng(0).normal(size=(64, 1025))
-    wide_est = clone(est).set_params(kernel="linear", max_iter=1).fit(wide)
-    assert not hasattr(wide_est, "input_moments_")
+    wide_est = clone(est).set_params(kernel="linear", lateral="equilibrium", max_iter=1)
+    assert not hasattr(wide_est.fit(wide), "_input_moments")
 
 
 def test_float32_output_resolves_no_more_than_float32_drive():
