@@ -48,6 +48,15 @@ def _major(version):
     return str(version).split(".")[0]
 
 
+def _tensors(state):
+    """The tensors in a (nested) tuple, e.g. a prepared response state."""
+    if isinstance(state, torch.Tensor):
+        return [state]
+    if isinstance(state, tuple | list):
+        return [t for item in state for t in _tensors(item)]
+    return []
+
+
 class NetworkEstimatorMixin:
     """fit / partial_fit / transform for networks trained by minibatch steps."""
 
@@ -218,6 +227,14 @@ class NetworkEstimatorMixin:
     def _transform_validated(self, X):
         device = resolve_device(self.device, fallback=True)
         state = self._prepare_response(self._fitted_state(device, X.dtype))
+        if not all(bool(torch.isfinite(t).all()) for t in _tensors(state)):
+            # e.g. lateral weights indefinite beyond rounding (a NaN response operator)
+            raise ValueError(
+                f"This {type(self).__name__} cannot respond: its lateral weights are not "
+                "finite or not positive semi-definite (beyond rounding), so the network has "
+                "no steady state. Refit it, e.g. with smaller learning rates or standardised "
+                "inputs."
+            )
         Y = np.empty((X.shape[0], self._n_features_out), dtype=X.dtype)
         finite = True
         for start in range(0, X.shape[0], TRANSFORM_BLOCK):
