@@ -122,6 +122,19 @@ def test_score_is_minus_relative_kernel_error(fitted, small_data):
     assert fitted.score(small_data) == pytest.approx(-expected, rel=1e-10)
 
 
+@pytest.mark.parametrize("scale", [1e-100, 1e100])
+def test_linear_model_score_is_finite_and_scale_invariant(small_data, scale):
+    """Regression (issue 21, item 5): a linear model's output is linear in x,
+    so its relative kernel error does not depend on the scale of X; on
+    X * 1e100 the squares of K (1e200) overflowed and score() returned NaN.
+    The score at scale equals the one at unit scale up to the rounding of
+    X * scale (relative 1e-15; 1e-9 allowed)."""
+    model = HebbianKernelSimilarityMatching(4, kernel="linear", max_iter=2, random_state=0)
+    model.fit(small_data)
+    score = model.score(small_data * scale)
+    assert np.isfinite(score) and score == pytest.approx(model.score(small_data), rel=1e-9)
+
+
 # ------------------------------------------------------ fit / partial_fit
 
 
