@@ -40,8 +40,10 @@ INPUT_MOMENTS_MIN_WINDOW = 10_000
 # Peak memory of a fit per pair of neurons, in bytes: about 10 float64 N x N
 # arrays (lateral weights and drive moments with their next values, the
 # eigendecompositions of the lateral rule and of the duality-gap check, the
-# factor of L + reg I). Peak RSS measured 9 to 14 N^2 float64 for N = 1500
-# and 3000, both lateral rules, float32 and float64 inputs (issue 21).
+# factor of L + reg I). benchmarks/fit_memory.py measured a peak of 12 to 14
+# N^2 float64 at N = 1500 and 9 to 10 at N = 3000, both lateral rules,
+# float32 and float64 inputs (issue 21); the estimate stays at or below the
+# measured peaks, so it refuses only fits that could not run.
 FIT_BYTES_PER_NEURON_PAIR = 80
 
 
