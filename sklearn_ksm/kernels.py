@@ -463,7 +463,6 @@ class CallableKernel(Kernel):
     >>> G = torch.ones(2, 1, dtype=torch.float64)
     >>> kernel.grad_second(X, W, kernel(X, W), G).round(decimals=4)
     tensor([[-0.1532]], dtype=torch.float64)
-    >>> kernel.check(X)  # passes silently
     """
 
     name = "callable"
@@ -533,6 +532,18 @@ class CallableKernel(Kernel):
             Training rows (e.g. a sample spread over the data), in the dtype
             and on the device of training; at most ``PSD_CHECK_ROWS`` of
             them, evenly spaced, are used.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn_ksm.kernels import CallableKernel
+        >>> def rounded(X, W):
+        ...     return (X @ W.T).round().to(torch.int64)
+        >>> X = torch.tensor([[0.0, 1.0], [2.0, 3.0]], dtype=torch.float64)
+        >>> CallableKernel(rounded).check(X)
+        Traceback (most recent call last):
+        ...
+        TypeError: The kernel callable 'rounded' returned torch.int64 values; ...
         """
         A = X[:CHECK_ROWS]
         B = A[: max(1, len(A) // 2)]  # a different number of rows exposes swapped axes
