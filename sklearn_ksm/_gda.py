@@ -432,11 +432,11 @@ def response_operator(L, reg):
     Whether ``L + reg I`` is singular or slightly indefinite is decided
     against the rounding of ``L`` in its dtype, never by the sign of a
     computed eigenvalue: storing ``L`` moves its eigenvalues by up to
-    ``n eps max|l|`` (``n`` neurons), so eigenvalues of ``L + reg I``
-    within that of zero are rounding (they get no response, as the
-    unresolved directions), and only eigenvalues below it mean that
-    ``L + reg I`` is indefinite. Such an ``L``, or a non-finite one, gives
-    NaN, which transform reports.
+    ``n eps max|l|`` (``n`` neurons), so only eigenvalues of ``L + reg I``
+    below minus that mean that it is indefinite. Such an ``L``, or a
+    non-finite one, gives NaN, which transform reports. Eigenvalues of
+    ``L`` at or below zero carry no drive power, so their directions get
+    no response.
     """
     L64 = L.to(torch.float64)
     finite = torch.isfinite(L64).all()
@@ -445,7 +445,7 @@ def response_operator(L, reg):
     power = lat.clamp(min=0) * shifted**2
     eps = torch.finfo(L.dtype).eps
     rounding = L.shape[0] * eps * lat.abs().max()
-    resolved = (power > eps**2 * power.max()) & (shifted > rounding)
+    resolved = power > eps**2 * power.max()  # implies l > 0, so shifted > 0
     gain = torch.where(resolved, 1.0 / shifted, torch.zeros_like(shifted))
     operator = (V * gain) @ V.mT
     valid = finite & (shifted >= -rounding).all()
