@@ -34,7 +34,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._device import resolve_device, to_numpy, to_tensor
-from ._solver import TrainingDivergedError, train
+from ._solver import TrainingDivergedError, tensors_of, train
 
 FLOAT_DTYPES = [np.float64, np.float32]
 
@@ -318,6 +318,14 @@ class NetworkEstimatorMixin:
     def _transform_validated(self, X):
         device = resolve_device(self.device, fallback=True)
         state = self._prepare_response(self._fitted_state(device, X.dtype))
+        if not all(bool(torch.isfinite(t).all()) for t in tensors_of(state)):
+            # e.g. lateral weights indefinite beyond rounding (a NaN response operator)
+            raise ValueError(
+                f"This {type(self).__name__} cannot respond: its lateral weights are not "
+                "finite or not positive semi-definite (beyond rounding), so the network has "
+                "no steady state. Refit it, e.g. with smaller learning rates or standardised "
+                "inputs."
+            )
         Y = np.empty((X.shape[0], self._n_features_out), dtype=X.dtype)
         finite = True
         for start in range(0, X.shape[0], TRANSFORM_BLOCK):

@@ -362,8 +362,14 @@ def response_operator(L, reg):
     kind: in float32 their rounding doubled the kernel error of MNIST
     (10 x 10 pixels, alpha = 1, N = 200: 0.00104 against 0.00050).
 
-    A non-finite ``L``, or one with ``L + reg I`` not positive definite,
-    gives NaN, which transform reports.
+    Whether ``L + reg I`` is singular or slightly indefinite is decided
+    against the rounding of ``L`` in its dtype, never by the sign of a
+    computed eigenvalue: storing ``L`` moves its eigenvalues by up to
+    ``n eps max|l|`` (``n`` neurons), so only eigenvalues of ``L + reg I``
+    below minus that mean that it is indefinite. Such an ``L``, or a
+    non-finite one, gives NaN, which transform reports. Eigenvalues of
+    ``L`` at or below zero carry no drive power, so their directions get
+    no response.
     """
     L64 = L.to(torch.float64)
     finite = torch.isfinite(L64).all()
@@ -371,10 +377,11 @@ def response_operator(L, reg):
     shifted = lat + reg
     power = lat.clamp(min=0) * shifted**2
     eps = torch.finfo(L.dtype).eps
-    resolved = power > eps**2 * power.max()
+    rounding = L.shape[0] * eps * lat.abs().max()
+    resolved = power > eps**2 * power.max()  # implies l > 0, so shifted > 0
     gain = torch.where(resolved, 1.0 / shifted, torch.zeros_like(shifted))
     operator = (V * gain) @ V.mT
-    valid = finite & (shifted > 0).all()
+    valid = finite & (shifted >= -rounding).all()
     return torch.where(valid, operator, torch.full_like(operator, float("nan"))).to(L.dtype)
 
 

@@ -2,7 +2,8 @@
 
 import functools
 import math
-from numbers import Integral, Real
+import warnings
+from numbers import Real
 
 import numpy as np
 import torch
@@ -20,7 +21,8 @@ from . import _gda, _lateral
 from ._base import FLOAT_DTYPES, TRANSFORM_BLOCK, NetworkEstimatorMixin
 from ._device import resolve_device, to_numpy, to_tensor
 from ._solver import CHECK_EVERY, PlateauMonitor, Schedule
-from .kernels import KERNEL_NAMES, estimator_kernel
+from ._validation import IntegerInterval, available_memory, format_bytes
+from .kernels import KERNEL_NAMES, PSD_CHECK_ROWS, CallableKernel, estimator_kernel
 from .metrics import kernel_approximation_error
 
 # Rows of the seeded subsample on which score() computes the kernel error
@@ -40,6 +42,14 @@ SETTLE_LATERAL = True
 ADAPTIVE_LATERAL_CAP = 0.2
 # A landmark this many times longer than the longest input row has blown up.
 BLOWUP = 1e3
+# Peak memory of a fit per pair of neurons, in bytes: about 10 float64 N x N
+# arrays (lateral weights and drive moments with their next values, the
+# eigendecompositions of the lateral rule and of the duality-gap check, the
+# factor of L + reg I). benchmarks/fit_memory.py measured a peak of 12 to 14
+# N^2 float64 at N = 1500 and 9 to 10 at N = 3000, both lateral rules,
+# float32 and float64 inputs (issue 21); the estimate stays at or below the
+# measured peaks, so it refuses only fits that could not run.
+FIT_BYTES_PER_NEURON_PAIR = 80
 
 
 def _score_sample(X):
@@ -106,7 +116,12 @@ class HebbianKernelSimilarityMatching(
     Parameters
     ----------
     n_components : int, default=100
-        Number of output neurons ``N`` (dimension of ``y``).
+        Number of output neurons ``N`` (dimension of ``y``). A step costs
+        ``O(N^3)`` time (a factorisation of the ``N x N`` lateral weights)
+        and a fit about ``80 N^2`` bytes of memory (N = 5000: 2 GB); ``fit``
+        refuses an ``N`` whose estimate exceeds the available memory, and
+        warns when ``N`` exceeds the number of training samples, whose drive
+        has rank at most ``n_samples``: the extra neurons cannot be excited.
     kernel : {"rbf", "power_cosine", "linear", "poly"} or callable, default="rbf"
         Input similarity ``f``. ``"rbf"``: ``exp(-gamma |u - v|^2)``;
         ``"power_cosine"``: ``|u| |v| cos(u, v)^degree``; ``"linear"``:
@@ -114,7 +129,10 @@ class HebbianKernelSimilarityMatching(
         takes two 2-D torch tensors ``(X, W)`` (and ``**kernel_params``) and
         returns their Gram matrix; it must be positive semi-definite and
         differentiable by torch autograd (use a module-level function so the
-        estimator pickles).
+        estimator pickles). ``fit`` tries it once on training rows and raises
+        if it returns anything but a floating-point tensor of the right
+        shape, modifies its inputs, or has no finite derivative; it warns if
+        its Gram matrix there has a clearly negative eigenvalue.
     gamma : float, default=None
         Scale of rbf and poly; ``None`` means ``1 / n_features``. The paper's
         ``sigma`` is ``gamma = 1 / (2 sigma^2)``.
@@ -197,7 +215,12 @@ class HebbianKernelSimilarityMatching(
     inference : {"solve", "dynamics"}, default="solve"
         How the network output is computed: ``"solve"``, the closed form of
         Eq. 12 by a Cholesky solve; ``"dynamics"``, the recurrent network
-        dynamics of Eq. 11 iterated to a relative tolerance of 1e-6.
+        dynamics of Eq. 11 iterated to a relative tolerance of 1e-6. The
+        dynamics illustrate the network and are slow: up to 10,000 Euler
+        steps, each a product with the ``N x N`` lateral weights, a number
+        that grows with the condition number of ``L + reg I`` (hundreds of
+        times the cost of ``"solve"`` once ``L`` is learned), in training and
+        in ``transform``.
     device : str, default="auto"
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
         ``"cuda:<index>"``. A fitted model used where its CUDA device is
@@ -309,7 +332,7 @@ class HebbianKernelSimilarityMatching(
     _diagnostic_attributes = ("duality_gap_history_", "gap_steps_")
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [IntegerInterval(1, None, closed="left")],
         "kernel": [StrOptions(set(KERNEL_NAMES)), callable],
         "gamma": [Interval(Real, 0, None, closed="neither"), None],
         "degree": [Interval(Real, 1, None, closed="left")],
@@ -320,13 +343,13 @@ class HebbianKernelSimilarityMatching(
         "learning_rate_gain": [Interval(Real, 0, None, closed="left")],
         "learning_rate_lateral": [Interval(Real, 0, 2, closed="right"), StrOptions({"auto"})],
         "lateral": [StrOptions({"adaptive", "equilibrium", "hebbian"})],
-        "moment_window": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "moment_window": [IntegerInterval(1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate_decay": [Interval(Real, 0, 1, closed="right")],
         "decay_start": [Interval(Real, 0, 1, closed="right")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [IntegerInterval(1, None, closed="left")],
+        "max_iter": [IntegerInterval(1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "max_no_improvement": [Interval(Integral, 1, None, closed="left"), None],
+        "max_no_improvement": [IntegerInterval(1, None, closed="left"), None],
         "init": [StrOptions({"kmeans++", "random", "sample"}), "array-like"],
         "inference": [StrOptions({"solve", "dynamics"})],
         "device": [str],
@@ -403,6 +426,7 @@ class HebbianKernelSimilarityMatching(
         self : object
             Fitted estimator.
         """
+        self._warn_unexcitable_neurons(X)
         return self._fit_network(X)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -435,8 +459,56 @@ class HebbianKernelSimilarityMatching(
         "n_components", "kernel", "gamma", "degree", "coef0", "kernel_params", "lateral",
     )  # fmt: skip
 
+    def _warn_unexcitable_neurons(self, X):
+        try:
+            shape = X.shape if hasattr(X, "shape") else np.shape(X)
+        except (TypeError, ValueError):
+            return
+        if len(shape) != 2 or shape[0] == 0:
+            return  # invalid: validate_data says so
+        n_samples = shape[0]
+        if self.n_components > n_samples:
+            warnings.warn(
+                f"n_components={self.n_components} exceeds the {n_samples} training samples: "
+                f"the drive has rank at most {n_samples}, so the extra neurons cannot be "
+                "excited (the output has rank at most n_samples) while the cost grows as "
+                "n_components**2 (memory) and **3 (time per step). Use n_components <= "
+                "n_samples.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    def _check_resources(self, X):
+        """Reject a ``reg`` or ``n_components`` that cannot work, before allocating."""
+        # The response solves (L + reg I) y = u in the dtype of X, and the
+        # lateral weights and transform use (l + reg)^2 in float64, for
+        # eigenvalues l of L up to about reg.
+        limit = min(math.sqrt(np.finfo(np.float64).max), float(np.finfo(X.dtype).max)) / 2
+        if self.reg > limit:
+            raise ValueError(
+                f"reg={self.reg:g} is out of range for {X.dtype} inputs: it must be at most "
+                f"{limit:.3g}, so that L + reg I is representable in {X.dtype} and "
+                "(l + reg)^2 in float64. (The outputs scale as 1 / reg.)"
+            )
+        n, m = self.n_components, X.shape[1]
+        needed = FIT_BYTES_PER_NEURON_PAIR * n * n + 4 * n * m * X.dtype.itemsize
+        device = resolve_device(self.device)
+        available = available_memory(device)
+        if available is not None and needed > available:
+            raise ValueError(
+                f"n_components={n} needs about {format_bytes(needed)} of memory to fit (about "
+                f"{FIT_BYTES_PER_NEURON_PAIR} bytes per pair of neurons, for the N x N lateral "
+                f"weights, drive moments and their factorisations), more than the "
+                f"{format_bytes(available)} available on {device}. Use fewer components "
+                "(memory grows as n_components**2)."
+            )
+
     def _configure(self, X):
+        self._check_resources(X)
         self.kernel_ = estimator_kernel(self, X.shape[1])
+        if isinstance(self.kernel_, CallableKernel):
+            rows = np.linspace(0, len(X) - 1, min(len(X), PSD_CHECK_ROWS)).round().astype(int)
+            self.kernel_.check(to_tensor(X[rows], resolve_device(self.device)))
         self._record_structure()
 
     def _lateral_rule(self):

@@ -93,6 +93,18 @@ def filters(W, M):
     return torch.linalg.solve(M, W)
 
 
+def reciprocal_condition(A):
+    """``sigma_min / sigma_max`` of a square matrix (a Python float, in float64).
+
+    0 for a singular or zero matrix; NaN for a non-finite one (so that a test
+    ``rcond > limit`` fails for both).
+    """
+    if not torch.isfinite(A).all():
+        return float("nan")
+    s = torch.linalg.svdvals(A.to(torch.float64))
+    return float(s[-1] / s[0]) if s[0] > 0 else 0.0
+
+
 # ------------------------------------------------ objectives and gradients
 
 

@@ -164,17 +164,19 @@ def _batches(n_samples, batch_size, generator, device):
         yield order[start:stop] if order is not None else slice(start, stop)
 
 
-def _tensors(state):
-    """The tensors of a state: a tuple of tensors, with dicts of tensors inside."""
-    for item in state:
-        if isinstance(item, dict):
-            yield from item.values()
-        else:
-            yield item
+def tensors_of(state):
+    """The tensors in a (nested) tuple or dict, e.g. a training state."""
+    if isinstance(state, torch.Tensor):
+        return [state]
+    if isinstance(state, dict):
+        state = tuple(state.values())
+    if isinstance(state, tuple | list):
+        return [t for item in state for t in tensors_of(item)]
+    return []
 
 
 def _is_finite(state):
-    return torch.stack([torch.isfinite(t).all() for t in _tensors(state)]).all()
+    return torch.stack([torch.isfinite(t).all() for t in tensors_of(state)]).all()
 
 
 def _divergence_hint(rates):

@@ -14,6 +14,7 @@ a user function and differentiates it with autograd.
 """
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from numbers import Real
 
@@ -411,18 +412,36 @@ class PowerCosineKernel(Kernel):
         return "poly", {"gamma": 1.0, "degree": self.alpha, "coef0": 0.0}, True
 
 
+# A callable kernel is checked once, at the start of fit: its function and
+# derivative on blocks of at most CHECK_ROWS training rows, and its positive
+# semi-definiteness on the Gram matrix of at most PSD_CHECK_ROWS rows.
+CHECK_ROWS = 16
+PSD_CHECK_ROWS = 256
+# An eigenvalue of that Gram matrix below -PSD_RTOL times the largest |eigenvalue|
+# is "clearly" negative. Gram matrices computed through expanded squared
+# distances carry rounding of about gamma |x|^2 eps, far above eps for inputs
+# away from the origin: the tolerances leave 1e10 (float64) and 1e4 (float32)
+# times eps for it, and still catch kernels such as tanh (sigmoid), whose
+# negative eigenvalues are percents of the largest.
+PSD_RTOL = {torch.float64: 1e-6, torch.float32: 1e-3}
+
+
 class CallableKernel(Kernel):
     """A user kernel ``func(X, W, **params) -> (len(X), len(W))`` tensor.
 
     The function must be positive semi-definite and differentiable by torch
     autograd; derivatives are taken with autograd. Use a module-level
     function (not a lambda) so that fitted estimators can be pickled.
+    :meth:`check` tries the function once on training rows (the estimators
+    call it at the start of ``fit``), so that a function that cannot work
+    fails there with an error that names it.
 
     Parameters
     ----------
     func : callable
         ``func(X, W, **params)`` returning the ``(len(X), len(W))`` Gram
-        matrix of two 2-D tensors, as a tensor.
+        matrix of two 2-D tensors, as a floating-point tensor. It must not
+        modify its arguments.
     params : dict, default=None
         Keyword arguments passed to ``func``.
 
@@ -460,17 +479,23 @@ class CallableKernel(Kernel):
     def __hash__(self):
         return hash((type(self), self.func))
 
+    def _label(self):
+        return f"The kernel callable {getattr(self.func, '__qualname__', repr(self.func))!r}"
+
     def __call__(self, X, W):
         K = self.func(X, W, **self.params)
         if not isinstance(K, torch.Tensor):
-            raise TypeError(
-                f"The kernel callable must return a torch.Tensor, got {type(K).__name__}."
-            )
+            raise TypeError(f"{self._label()} must return a torch.Tensor, got {type(K).__name__}.")
         if K.shape != (X.shape[0], W.shape[0]):
             raise ValueError(
-                f"The kernel callable returned shape {tuple(K.shape)} for inputs of "
+                f"{self._label()} returned shape {tuple(K.shape)} for inputs of "
                 f"{X.shape[0]} and {W.shape[0]} rows; expected "
                 f"{(X.shape[0], W.shape[0])}."
+            )
+        if not K.is_floating_point():
+            raise TypeError(
+                f"{self._label()} returned {K.dtype} values; it must return a floating-point "
+                "tensor (a similarity, differentiable by autograd), not integers or booleans."
             )
         return K.to(X.dtype)
 
@@ -490,6 +515,109 @@ class CallableKernel(Kernel):
             W = W.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(self.diag(W).sum(), W)
         return grad
+
+    def check(self, X):
+        """Try the function once on rows ``X`` of the training data.
+
+        Raises a ``TypeError`` or ``ValueError`` naming the function when it
+        raises, returns something other than a floating-point tensor of the
+        right shape, modifies its inputs in place, is not differentiable by
+        autograd or has a non-finite value or derivative on these rows; warns
+        (``UserWarning``) when its Gram matrix on them has a clearly negative
+        eigenvalue (the kernel is not positive semi-definite).
+
+        Parameters
+        ----------
+        X : tensor of shape (n_rows, n_features)
+            Training rows (e.g. a sample spread over the data), in the dtype
+            and on the device of training; at most ``PSD_CHECK_ROWS`` of
+            them, evenly spaced, are used.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn_ksm.kernels import CallableKernel
+        >>> def rounded(X, W):
+        ...     return (X @ W.T).round().to(torch.int64)
+        >>> X = torch.tensor([[0.0, 1.0], [2.0, 3.0]], dtype=torch.float64)
+        >>> CallableKernel(rounded).check(X)
+        Traceback (most recent call last):
+        ...
+        TypeError: The kernel callable 'rounded' returned torch.int64 values; ...
+        """
+        A = X[:CHECK_ROWS]
+        B = A[: max(1, len(A) // 2)]  # a different number of rows exposes swapped axes
+        K = self._try(lambda: self._check_not_in_place(A, B), "on training rows")
+        if not torch.isfinite(K).all():
+            raise ValueError(f"{self._label()} returned non-finite values on training rows.")
+        self._check_derivatives(A, B)
+        rows = X[torch.linspace(0, len(X) - 1, min(len(X), PSD_CHECK_ROWS)).round().long()]
+        self._check_positive_semidefinite(rows)
+
+    def _try(self, compute, where):
+        try:
+            return compute()
+        except (TypeError, ValueError):
+            raise
+        except Exception as exc:  # a torch error from inside the function
+            message = f"{self._label()} failed {where}: {type(exc).__name__}: {exc}"
+            raise ValueError(message) from exc
+
+    def _check_not_in_place(self, A, B):
+        A_in, B_in = A.clone(), B.clone()
+        K = self(A_in, B_in)
+        if not (torch.equal(A_in, A) and torch.equal(B_in, B)):
+            raise ValueError(
+                f"{self._label()} modifies its input tensors in place; it must leave X and W "
+                "unchanged (use out-of-place operations, e.g. X * 2 instead of X.mul_(2))."
+            )
+        return K
+
+    def _check_derivatives(self, A, B):
+        with torch.enable_grad():
+            W = B.clone().requires_grad_(True)
+            K = self._try(lambda: self(A, W), "on training rows")
+            if not K.requires_grad:
+                raise TypeError(
+                    f"{self._label()} is not differentiable by torch autograd: its output does "
+                    "not depend on W through torch operations (e.g. it goes through numpy, "
+                    "detaches, or returns a new tensor), but the learning rule needs its "
+                    "derivative with respect to W."
+                )
+        grad = self._try(
+            lambda: self.grad_second(A, B, K, torch.ones_like(K)), "when differentiated"
+        )
+        diag_grad = self._try(lambda: self.diag_grad(B), "when differentiated")
+        if not (torch.isfinite(grad).all() and torch.isfinite(diag_grad).all()):
+            raise ValueError(
+                f"{self._label()} has a non-finite derivative on training rows (e.g. the "
+                "square root of a squared distance at zero distance, where landmarks start "
+                "on training rows); use a formulation differentiable everywhere (e.g. "
+                "torch.cdist)."
+            )
+
+    def _check_positive_semidefinite(self, rows):
+        with torch.no_grad():
+            G = self(rows, rows).to(torch.float64)
+        eigenvalues = torch.linalg.eigvalsh((G + G.mT) / 2)
+        scale = float(eigenvalues.abs().max())
+        lowest = float(eigenvalues[0])
+        if lowest < -PSD_RTOL.get(rows.dtype, 1e-3) * scale:
+            warnings.warn(
+                f"{self._label()} is not positive semi-definite: its Gram matrix on "
+                f"{len(rows)} training rows has the eigenvalue {lowest:.3g} against a largest "
+                f"|eigenvalue| of {scale:.3g}. Kernel similarity matching needs a positive "
+                "semi-definite kernel; training may diverge or learn a poor representation."
+                + (
+                    " (In float32, the rounding of a kernel computed from squared distances "
+                    "of inputs far from the origin can cause this: centre the inputs or use "
+                    "float64.)"
+                    if rows.dtype != torch.float64
+                    else ""
+                ),
+                UserWarning,
+                stacklevel=2,
+            )
 
 
 def make_kernel(kernel, *, gamma=None, degree=3, coef0=1.0, kernel_params=None, n_features):

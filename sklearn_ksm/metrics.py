@@ -1,12 +1,17 @@
 """Kernel approximation quality, computed in row blocks (memory O(block x n))."""
 
+import math
+from numbers import Real
+
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array
 
 from ._device import resolve_device, to_tensor
-from .kernels import Kernel, make_kernel
+from ._validation import IntegerInterval
+from .kernels import KERNEL_NAMES, Kernel, make_kernel
 
 __all__ = [
     "kernel_approximation_error",
@@ -20,6 +25,20 @@ __all__ = [
 ]
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "Y": ["array-like"],
+        "kernel": [StrOptions(set(KERNEL_NAMES)), callable],
+        "gamma": [Interval(Real, 0, None, closed="neither"), None],
+        "degree": [Interval(Real, 1, None, closed="left")],
+        "coef0": [Interval(Real, None, None, closed="neither")],
+        "kernel_params": [dict, None],
+        "block_size": [IntegerInterval(1, None, closed="left")],
+        "device": [str],
+    },
+    prefer_skip_nested_validation=True,
+)
 def kernel_approximation_error(
     X,
     Y,
@@ -35,7 +54,10 @@ def kernel_approximation_error(
     """Relative error ``||K - Y Y^T||_F / ||K||_F`` of a kernel approximation.
 
     ``K[s, t] = f(x_s, x_t)`` is never materialised: it is computed one block
-    of rows at a time, so memory is ``O(block_size * n_samples)``.
+    of rows at a time, so memory is ``O(block_size * n_samples)``. The norms
+    are accumulated with power-of-two scalings (as LAPACK's ``dlassq``), so
+    that kernel values or outputs up to the float64 range give a finite
+    error without any square overflowing.
 
     Parameters
     ----------
@@ -58,6 +80,13 @@ def kernel_approximation_error(
     error : float
         The relative Frobenius error (0 is exact).
 
+    Raises
+    ------
+    ValueError
+        If the kernel values of ``X`` are not finite in float64 (the kernel
+        overflows at the scale of ``X``), all zero, or if the error itself
+        exceeds the float64 range.
+
     Examples
     --------
     >>> import numpy as np
@@ -65,6 +94,8 @@ def kernel_approximation_error(
     >>> X = np.random.RandomState(0).normal(size=(50, 3))
     >>> round(kernel_approximation_error(X, X, kernel="linear"), 12)
     0.0
+    >>> kernel_approximation_error(X * 1e150, np.zeros((50, 2)), kernel="linear")
+    1.0
     """
     X = check_array(X, dtype=np.float64)
     Y = check_array(Y, dtype=np.float64)
@@ -80,15 +111,89 @@ def kernel_approximation_error(
             n_features=X.shape[1],
         )
     device = resolve_device(device)
-    Xt, Yt = to_tensor(X, device), to_tensor(Y, device)
-    residual = total = 0.0
+    Xt = to_tensor(X, device)
+    # Y = 2^y_exp Yu with |Yu| < 1, so that Yu Yu^T cannot overflow.
+    y_exp = _binary_exponent(float(np.abs(Y).max(initial=0.0)))
+    Yu = _times_power_of_two(to_tensor(Y, device), -y_exp)
+    residual, total = _SquaredNorm(), _SquaredNorm()
     for start in range(0, len(Xt), block_size):
         K = kernel(Xt[start : start + block_size], Xt)
-        residual += float(torch.sum((K - Yt[start : start + block_size] @ Yt.T) ** 2))
-        total += float(torch.sum(K**2))
-    if total == 0.0:
+        k_peak = float(K.abs().max())
+        if not np.isfinite(k_peak):
+            raise ValueError(
+                f"The kernel values of X are not finite in float64 (largest |x| = "
+                f"{np.abs(X).max():.3g}): the kernel overflows at this scale. Rescale X."
+            )
+        # K - Y Y^T = 2^e (K 2^-e - Yu Yu^T 2^(2 y_exp - e)), both terms at most O(1)
+        e = max(_binary_exponent(k_peak), 2 * y_exp)
+        products = Yu[start : start + block_size] @ Yu.T
+        scaled = _times_power_of_two(K, -e) - _times_power_of_two(products, 2 * y_exp - e)
+        residual.add(scaled, e)
+        total.add(K)
+    if total.is_zero():
         raise ValueError("The kernel matrix of X is zero; the relative error is undefined.")
-    return float(np.sqrt(residual / total))
+    try:
+        return residual.ratio(total)
+    except OverflowError:
+        raise ValueError(
+            "The kernel approximation error exceeds the float64 range: Y Y^T is about "
+            f"4^{y_exp} (largest |y| = {np.abs(Y).max():.3g}) against kernel values of "
+            "X far smaller. The representation Y has overflowed."
+        ) from None
+
+
+def _binary_exponent(value):
+    """The ``e`` of ``value = m 2^e`` with ``0.5 <= |m| < 1`` (0 for 0)."""
+    return math.frexp(value)[1]
+
+
+def _times_power_of_two(A, exponent):
+    """``A * 2**exponent`` (exact unless the result is subnormal), for any exponent.
+
+    Applied in factors of at most ``2**1000``, so the factors never overflow.
+    """
+    while exponent:
+        step = max(-1000, min(1000, exponent))
+        A = A * math.ldexp(1.0, step)
+        exponent -= step
+    return A
+
+
+class _SquaredNorm:
+    """A sum of squares kept as ``ssq * 4**exponent``: nothing overflows.
+
+    The scaling of LAPACK's ``dlassq``, with powers of two: each block is
+    divided by the power of two above its largest entry before squaring,
+    and blocks of different magnitudes combine in the larger one's scale.
+    """
+
+    def __init__(self):
+        self.ssq = 0.0
+        self.exponent = 0
+
+    def add(self, A, exponent=0):
+        """Add ``sum((A * 2**exponent) ** 2)`` for a tensor ``A``."""
+        peak = float(A.abs().max()) if A.numel() else 0.0
+        if peak == 0.0:
+            return
+        own = _binary_exponent(peak)
+        ssq = float((_times_power_of_two(A, -own) ** 2).sum())  # entries below 1
+        self._combine(ssq, own + exponent)
+
+    def _combine(self, ssq, exponent):
+        if self.ssq == 0.0 or exponent > self.exponent:
+            # ldexp underflows to 0 (a negligible old sum), it cannot overflow here
+            self.ssq = math.ldexp(self.ssq, 2 * (self.exponent - exponent)) + ssq
+            self.exponent = exponent
+        else:
+            self.ssq += math.ldexp(ssq, 2 * (exponent - self.exponent))
+
+    def is_zero(self):
+        return self.ssq == 0.0
+
+    def ratio(self, other):
+        """``sqrt(self / other)``; OverflowError if it exceeds the float64 range."""
+        return math.ldexp(math.sqrt(self.ssq / other.ssq), self.exponent - other.exponent)
 
 
 def _resolve_kernel(kernel, n_features, **params):

@@ -1,6 +1,7 @@
 """Behaviour of HebbianKernelSimilarityMatching against oracles."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -121,6 +122,19 @@ def test_score_is_minus_relative_kernel_error(fitted, small_data):
     K = np.exp(-fitted.kernel_.gamma * ((small_data[:, None] - small_data[None]) ** 2).sum(-1))
     expected = np.linalg.norm(K - Y @ Y.T) / np.linalg.norm(K)
     assert fitted.score(small_data) == pytest.approx(-expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("scale", [1e-100, 1e100])
+def test_linear_model_score_is_finite_and_scale_invariant(small_data, scale):
+    """Regression (issue 21, item 5): a linear model's output is linear in x,
+    so its relative kernel error does not depend on the scale of X; on
+    X * 1e100 the squares of K (1e200) overflowed and score() returned NaN.
+    The score at scale equals the one at unit scale up to the rounding of
+    X * scale (relative 1e-15; 1e-9 allowed)."""
+    model = HebbianKernelSimilarityMatching(4, kernel="linear", max_iter=2, random_state=0)
+    model.fit(small_data)
+    score = model.score(small_data * scale)
+    assert np.isfinite(score) and score == pytest.approx(model.score(small_data), rel=1e-9)
 
 
 # ------------------------------------------------------ fit / partial_fit
@@ -514,3 +528,122 @@ def test_float32_output_resolves_no_more_than_float32_drive():
     X64 = X.astype(np.float64)
     error64 = kernel_approximation_error(X64, est.transform(X64), kernel="linear")
     assert error32 < 1.1 * error64
+
+
+# ------------------------------------------- reliability of parameters (issue 21)
+
+
+def through_numpy_kernel(X, W):
+    return torch.from_numpy(X.detach().numpy() @ W.detach().numpy().T)
+
+
+def boolean_kernel(X, W):
+    return X @ W.T > 0
+
+
+def in_place_kernel(X, W):
+    X.mul_(2.0)
+    return X @ W.T
+
+
+def sqrt_distance_kernel(X, W):
+    return torch.exp(-(((X[:, None] - W[None]) ** 2).sum(-1)).sqrt())
+
+
+@pytest.mark.parametrize(
+    "kernel, error, match",
+    [
+        (through_numpy_kernel, TypeError, "not differentiable by torch autograd"),
+        (boolean_kernel, TypeError, "torch.bool values"),
+        (in_place_kernel, ValueError, "modifies its input tensors in place"),
+        (sqrt_distance_kernel, ValueError, "non-finite derivative"),
+    ],
+)
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_broken_callable_kernel_fails_at_the_start_naming_it(
+    small_data, kernel, error, match, method
+):
+    """Regression (issue 21, item 6): these failed inside torch ("element 0 of
+    tensors does not require grad", "a view ... modified inplace") or as a
+    divergence, never naming the kernel; now the check at the start of fit
+    raises before any training, and leaves the estimator unfitted (and, for
+    the in-place kernel, the training data unchanged)."""
+    X = small_data.copy()
+    est = HebbianKernelSimilarityMatching(4, kernel=kernel, max_iter=1, random_state=0)
+    with pytest.raises(error, match=f"'{kernel.__name__}'.*{match}"):
+        getattr(est, method)(X)
+    assert not hasattr(est, "components_")
+    np.testing.assert_array_equal(X, small_data)
+
+
+def sigmoid_kernel(X, W):
+    return torch.tanh(X @ W.T + 0.5)
+
+
+def test_non_psd_callable_kernel_warns_at_fit(small_data):
+    """Regression (issue 21, item 6): a tanh kernel (not positive
+    semi-definite) trained without a word."""
+    est = HebbianKernelSimilarityMatching(4, kernel=sigmoid_kernel, max_iter=1, random_state=0)
+    with pytest.warns(UserWarning, match="'sigmoid_kernel' is not positive semi-definite"):
+        try:
+            est.fit(small_data)
+        except TrainingDivergedError:
+            pass  # whether training survives a non-PSD kernel is not the point
+
+
+@pytest.mark.parametrize(
+    "params, dtype, match",
+    [
+        ({"reg": 1e155}, np.float64, r"reg=1e\+155 is out of range for float64.*most 6.7e\+153"),
+        ({"reg": 1e39}, np.float32, r"reg=1e\+39 is out of range for float32.*most 1.7e\+38"),
+        ({"n_components": True}, np.float64, "'n_components' parameter.*Got True"),
+        ({"batch_size": np.True_}, np.float64, "'batch_size' parameter.*Got np.True_"),
+    ],
+)
+def test_unusable_parameters_raise_clear_errors(small_data, params, dtype, match):
+    """Regression (issue 21, item 7): reg=1e155 raised OverflowError (reg**2
+    overflows float64), reg=1e39 with float32 a divergence blamed on the
+    rates (L + reg I overflows float32), and n_components=True passed
+    validation as 1 and failed inside k-means++."""
+    est = HebbianKernelSimilarityMatching(**{"n_components": 4, "max_iter": 1, **params})
+    with pytest.raises(ValueError, match=match):
+        est.fit(small_data.astype(dtype))
+    assert not hasattr(est, "components_")
+
+
+def test_largest_accepted_reg_fits_and_responds(small_data):
+    """The reg limits are where float arithmetic overflows, not tighter: the
+    largest accepted values fit, and the outputs are finite (about 1 / reg)."""
+    for dtype, reg in [(np.float64, 6.7e153), (np.float32, 1.7e38)]:
+        X = small_data.astype(dtype)
+        est = HebbianKernelSimilarityMatching(4, reg=reg, max_iter=1, random_state=0).fit(X)
+        Y = est.transform(X)
+        assert np.isfinite(Y).all() and np.abs(Y).max() <= 2 / reg
+
+
+def test_memory_estimate_refuses_a_fit_that_cannot_fit(small_data, monkeypatch):
+    """Regression (issue 21, item 7): n_components=10**6 failed inside torch's
+    allocator (8 TB for one N x N matrix); the estimate (80 bytes per pair of
+    neurons, 80 TB here) is now compared with the available memory before
+    anything is allocated. With the available memory pinned at 1 GiB, N =
+    4000 (1.2 GiB) is refused and N = 100 (0.8 MB) is not."""
+    with pytest.raises(ValueError, match=r"n_components=1000000 needs about 72.8 TiB"):
+        HebbianKernelSimilarityMatching(10**6, max_iter=1).partial_fit(small_data)
+    monkeypatch.setattr(hebbian_module, "available_memory", lambda device: 2**30)
+    with pytest.raises(ValueError, match=r"needs about 1.19 GiB.*more than the 1 GiB available"):
+        HebbianKernelSimilarityMatching(4000, max_iter=1).partial_fit(small_data)
+    HebbianKernelSimilarityMatching(100, max_iter=1, random_state=0).partial_fit(small_data)
+
+
+def test_more_neurons_than_samples_warns(small_data):
+    """Issue 21, item 9: neurons beyond the number of samples cannot be excited
+    (the drive moments have rank at most n_samples); fit says so. A first
+    partial_fit on a short chunk of a stream does not."""
+    with pytest.warns(UserWarning, match="n_components=30 exceeds the 20 training samples"):
+        HebbianKernelSimilarityMatching(30, max_iter=1, random_state=0).fit(small_data[:20])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        HebbianKernelSimilarityMatching(30, max_iter=1, random_state=0).partial_fit(
+            small_data[:20]
+        )
+        HebbianKernelSimilarityMatching(20, max_iter=1, random_state=0).fit(small_data[:20])

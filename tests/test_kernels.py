@@ -1,5 +1,7 @@
 """Kernels against naive references and autograd."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -152,3 +154,100 @@ def test_callable_kernel_output_is_validated(points):
         CallableKernel(lambda A, B: (A @ B.T).numpy())(X, W)
     with pytest.raises(TypeError, match="callable"):
         CallableKernel("rbf")
+
+
+# Broken kernels for CallableKernel.check (issue 21, item 6): module-level, so
+# the error messages carry their names.
+
+
+def through_numpy(X, W):
+    return torch.from_numpy(X.detach().numpy() @ W.detach().numpy().T)
+
+
+def boolean_similarity(X, W):
+    return X @ W.T > 0
+
+
+def integer_similarity(X, W):
+    return (X @ W.T).round().to(torch.int64)
+
+
+def doubles_its_input(X, W):
+    X.mul_(2.0)
+    return X @ W.T
+
+
+def gram_of_first_argument(X, W):
+    return X @ X.T
+
+
+def euclidean_laplacian(X, W):
+    # sqrt of a squared distance: infinite slope at zero distance
+    return torch.exp(-(((X[:, None] - W[None]) ** 2).sum(-1)).sqrt())
+
+
+def sigmoid_kernel(X, W):
+    return torch.tanh(X @ W.T + 0.5)
+
+
+def negative_linear(X, W):
+    return -(X @ W.T)
+
+
+def rbf_expanded(X, W, gamma=0.5):
+    """PSD, computed through |x|^2 + |w|^2 - 2 x.w (rounding of gamma |x|^2 eps)."""
+    squares = (X * X).sum(1)[:, None] + (W * W).sum(1)[None] - 2 * X @ W.T
+    return torch.exp(-gamma * squares)
+
+
+def laplacian_l1(X, W):
+    return torch.exp(-torch.cdist(X, W, p=1))
+
+
+BROKEN_KERNELS = [
+    (through_numpy, TypeError, "not differentiable by torch autograd"),
+    (boolean_similarity, TypeError, "torch.bool values.*floating-point"),
+    (integer_similarity, TypeError, "torch.int64 values.*floating-point"),
+    (doubles_its_input, ValueError, "modifies its input tensors in place"),
+    (gram_of_first_argument, ValueError, r"returned shape \(16, 16\).*expected \(16, 8\)"),
+    (euclidean_laplacian, ValueError, "non-finite derivative"),
+]
+
+
+@pytest.mark.parametrize(
+    "func, error, match", BROKEN_KERNELS, ids=[case[0].__name__ for case in BROKEN_KERNELS]
+)
+def test_callable_kernel_check_names_the_function_and_the_problem(func, error, match):
+    X = torch.randn(40, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with pytest.raises(error, match=f"kernel callable '{func.__name__}'.*{match}"):
+        CallableKernel(func).check(X)
+
+
+@pytest.mark.parametrize("func", [sigmoid_kernel, negative_linear])
+def test_callable_kernel_check_warns_when_not_positive_semidefinite(func):
+    """tanh(x.w + 0.5) on standard normal rows has negative eigenvalues of
+    percents of the largest; -x.w has only negative ones."""
+    X = torch.randn(300, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with pytest.warns(UserWarning, match=f"'{func.__name__}' is not positive semi-definite"):
+        CallableKernel(func).check(X)
+
+
+@pytest.mark.parametrize(
+    "func, dtype, offset",
+    [
+        (rbf_torch, torch.float64, 0.0),
+        (rbf_expanded, torch.float64, 1000.0),
+        (rbf_expanded, torch.float32, 10.0),
+        (laplacian_l1, torch.float32, 10.0),
+    ],
+)
+def test_callable_kernel_check_passes_good_kernels_silently(func, dtype, offset):
+    """No warning from rounding: an rbf computed through expanded distances
+    at |x| ~ 10 in float32 has a lowest eigenvalue of -5e-6 times the
+    largest (the tolerance is 1e-3, 200 times that), at |x| ~ 1000 in
+    float64 a positive one."""
+    X = torch.randn(300, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    X = (0.3 * X + offset).to(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CallableKernel(func).check(X)

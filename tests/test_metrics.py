@@ -60,3 +60,70 @@ def test_spectra_match_dense_eigendecomposition():
     np.testing.assert_allclose(top, dense[:10], rtol=1e-6)
     Y = np.random.RandomState(4).normal(size=(30, 5))
     np.testing.assert_allclose(gram_spectrum(Y), np.linalg.eigvalsh(Y @ Y.T)[::-1][:5], rtol=1e-10)
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e150])
+def test_error_is_scale_invariant_to_the_float64_limits(scale):
+    """Regression (issue 21, item 5): for a linear kernel the relative error
+    is invariant under X, Y -> s X, s Y. At s = 1e150 the squares of K
+    (1e300) overflowed and the error was NaN; at 1e-150 they underflowed to 0
+    and the kernel was reported as zero. The scaled norms give the error at
+    s = 1 up to the rounding of s X (relative 1e-15; 1e-12 allowed)."""
+    rng = np.random.RandomState(0)
+    X, Y = rng.normal(size=(53, 3)), rng.normal(size=(53, 4))
+    K = X @ X.T
+    expected = np.linalg.norm(K - Y @ Y.T) / np.linalg.norm(K)
+    error = kernel_approximation_error(X * scale, Y * scale, kernel="linear", block_size=7)
+    assert error == pytest.approx(expected, rel=1e-12)
+
+
+def test_zero_output_on_huge_kernel_values_has_error_one():
+    """Regression (issue 21): K of about 1e300 with Y = 0 gave NaN; the error
+    is exactly ||K|| / ||K|| = 1."""
+    X = np.random.RandomState(0).normal(size=(30, 2)) * 1e150
+    assert kernel_approximation_error(X, np.zeros((30, 2)), kernel="linear") == 1.0
+
+
+def test_huge_but_representable_error_is_finite():
+    """K of about 1e300 against Y Y^T of about 1e400 (which overflows float64):
+    the error, about 1e100, is representable. Oracle: with X = 1e150 A and
+    Y = 1e200 B it is 1e100 ||B B^T - 1e-100 A A^T|| / ||A A^T||, computed at
+    unit scale (relative 1e-12 allowed for the rounding of the scalings)."""
+    rng = np.random.RandomState(0)
+    A, B = rng.normal(size=(40, 3)), rng.normal(size=(40, 2))
+    expected = 1e100 * np.linalg.norm(B @ B.T - 1e-100 * A @ A.T) / np.linalg.norm(A @ A.T)
+    error = kernel_approximation_error(A * 1e150, B * 1e200, kernel="linear", block_size=16)
+    assert np.isfinite(error) and error == pytest.approx(expected, rel=1e-12)
+
+
+def test_unrepresentable_error_and_overflowing_kernel_raise():
+    """Regression (issue 21): |Y| of 1e200 against an rbf kernel (at most 1)
+    gave inf: the error, about 1e400, is beyond float64; a linear kernel on
+    inputs of 1e200 overflows (K = 1e400) and gave NaN. Both now raise."""
+    X = np.random.RandomState(0).normal(size=(20, 2))
+    with pytest.raises(ValueError, match="exceeds the float64 range"):
+        kernel_approximation_error(X, np.full((20, 3), 1e200), kernel="rbf")
+    with pytest.raises(ValueError, match="kernel values of X are not finite.*Rescale X"):
+        kernel_approximation_error(X * 1e200, np.zeros((20, 3)), kernel="linear")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"block_size": 0}, "'block_size' parameter"),
+        ({"block_size": -3}, "'block_size' parameter"),
+        ({"block_size": 2.5}, "'block_size' parameter"),
+        ({"block_size": True}, "'block_size' parameter"),
+        ({"kernel": "cosine"}, "'kernel' parameter"),
+        ({"gamma": -1.0}, "'gamma' parameter"),
+        ({"degree": 0}, "'degree' parameter"),
+        ({"kernel_params": [1]}, "'kernel_params' parameter"),
+        ({"device": 0}, "'device' parameter"),
+    ],
+)
+def test_error_arguments_are_validated(kwargs, match):
+    """Regression (issue 21, item 7): block_size=0 failed with "range() arg 3
+    must not be zero" and block_size=-3 claimed the kernel matrix was zero."""
+    X = np.ones((4, 2))
+    with pytest.raises(ValueError, match=match):
+        kernel_approximation_error(X, X, **kwargs)

@@ -204,14 +204,88 @@ def test_large_rates_and_no_reg_never_leave_nan(
         assert np.isfinite(Y).all()
 
 
+def _rotation(angle):
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s], [s, c]])
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e8), (np.float32, 1e4)])
+def test_ill_conditioned_lateral_weights_raise_value_error(dtype, scale):
+    """Regression (issue 21, item 0): the guard against singular lateral weights
+    fired only when M came out exactly singular, which depends on the
+    processor's rounding. Constructed case: one full-batch step (eta = 0.05,
+    tau = 0.5) from M = I and W = R (a rotation) on rows x = (a, 0) gives
+    M = 0.9 I + 0.1 a^2 u u^T with u = R e1, so cond(M) = 1 + a^2 / 9 exactly:
+    1.1e15 in float64 and 1.1e7 in float32, 50 and 9 times beyond the limit
+    of 100 roundings (1 / cond 2.2e-14 and 1.2e-5). Storing M moves its
+    small eigenvalue 0.9 by at most a few ulps of 0.1 a^2 (0.1 in float64, 1
+    in float32), which leaves 1 / cond at most 2e-15 and 2e-7: refused on any
+    machine, with nothing stored."""
+    X = np.tile([scale, 0.0], (8, 1)).astype(dtype)
+    est = HebbianSimilarityMatching(2, batch_size=None, max_iter=1, init=_rotation(0.5))
+    with pytest.raises(ValueError, match="lateral weights became singular.*standardise"):
+        est.fit(X)
+    assert not hasattr(est, "components_") and not hasattr(est, "n_steps_")
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e4), (np.float32, 30.0)])
+def test_moderately_conditioned_lateral_weights_are_kept(dtype, scale):
+    """The guard does not fire short of its limit: the construction above with
+    cond(M) = 1 + a^2 / 9 of 1.1e7 (float64) and 101 (float32), whose exact
+    filters M^-1 W are the initial rotation R. Their computed error is about
+    eps cond(M) (2.4e-9 and 1.2e-5); the tolerances allow 40 times that."""
+    X = np.tile([scale, 0.0], (8, 1)).astype(dtype)
+    R = _rotation(0.5)
+    est = HebbianSimilarityMatching(2, batch_size=None, max_iter=1, init=R).fit(X)
+    atol = 1e-7 if dtype == np.float64 else 5e-4
+    np.testing.assert_allclose(est.components_, R, atol=atol)
+    np.testing.assert_allclose(est.transform(X[:1]), X[:1] @ R.T, rtol=atol)
+
+
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
-def test_singular_lateral_weights_raise_value_error(method):
-    """Regression (found by the property test above): one int32 entry of -2**31
-    left finite but singular lateral weights, and computing the filters M^-1 W
-    crashed inside torch (LinAlgError). Now a clear ValueError, nothing stored."""
+def test_huge_int32_entry_leaves_no_ill_conditioned_lateral_weights(method):
+    """The case found by the property test above: one int32 entry of -2**31.
+    Whether the lateral weights come out singular depends on the order of the
+    rows and on rounding, so either outcome may happen; what must hold on every
+    machine is that a stored M is well conditioned and its filters finite,
+    and that a refused one leaves nothing stored."""
     X = np.zeros((13, 2), dtype=np.int32)
     X[4, 0] = np.iinfo(np.int32).min
     est = HebbianSimilarityMatching(2, max_iter=2, batch_size=4, random_state=0)
-    with pytest.raises(ValueError, match="lateral weights became singular.*standardise"):
+    try:
         getattr(est, method)(X)
-    assert not hasattr(est, "components_") and not hasattr(est, "n_steps_")
+    except ValueError as exc:
+        assert "lateral weights became singular" in str(exc)
+        assert not hasattr(est, "components_") and not hasattr(est, "n_steps_")
+        return
+    assert 1 / np.linalg.cond(est.lateral_weights_) > 100 * np.finfo(np.float64).eps
+    assert np.isfinite(est.components_).all() and np.isfinite(est.transform(X)).all()
+
+
+@pytest.fixture
+def ksm_with_reg_zero():
+    X = np.random.RandomState(0).normal(size=(40, 3))
+    est = HebbianKernelSimilarityMatching(3, kernel="linear", reg=0.0, max_iter=1, random_state=0)
+    return est.fit(X), X
+
+
+def test_lateral_weights_singular_to_rounding_still_respond(ksm_with_reg_zero):
+    """Regression (issue 21, item 0): with reg = 0, an eigenvalue of L at
+    -1e-20 (rounding: storing L moves its eigenvalues by up to 3 eps = 7e-16
+    here) made the response operator NaN and transform blame the inputs. It
+    now counts as zero: that direction gets no response, the others 1 / l.
+    L is diagonal, so its eigenvalues are computed exactly."""
+    est, X = ksm_with_reg_zero
+    est.lateral_weights_ = np.diag([2.0, 0.5, -1e-20])
+    Y = est.transform(X)
+    drive = (X @ est.components_.T) * est.gains_
+    np.testing.assert_allclose(Y, drive * [0.5, 2.0, 0.0], rtol=1e-12, atol=1e-15)
+
+
+def test_indefinite_lateral_weights_raise_a_clear_error(ksm_with_reg_zero):
+    """An eigenvalue of L + reg I at -0.25 (far beyond rounding): no steady
+    state; the error names the lateral weights, not the inputs."""
+    est, X = ksm_with_reg_zero
+    est.lateral_weights_ = np.diag([2.0, 0.5, -0.25])
+    with pytest.raises(ValueError, match="lateral weights are not finite or not positive semi"):
+        est.transform(X)
