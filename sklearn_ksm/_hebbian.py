@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _gda
 from ._base import FLOAT_DTYPES, TRANSFORM_BLOCK, NetworkEstimatorMixin
-from ._device import resolve_device, to_tensor
+from ._device import host_array, resolve_device, to_tensor
 from ._solver import PlateauMonitor, Schedule
 from .kernels import KERNEL_NAMES, estimator_kernel
 from .metrics import kernel_approximation_error
@@ -588,7 +588,9 @@ class HebbianKernelSimilarityMatching(
         Returns
         -------
         Y : ndarray of shape (n_samples, n_components)
-            Responses of the output neurons.
+            Responses of the output neurons. A torch tensor on the input's
+            device under array API dispatch; a lazy Dask array for a Dask
+            array (see :ref:`scale_out`).
         """
         return self._transform_network(X)
 
@@ -638,7 +640,7 @@ class HebbianKernelSimilarityMatching(
         score : float
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        X = validate_data(self, host_array(X), dtype=FLOAT_DTYPES, reset=False)
         if X.shape[0] > SCORE_MAX_SAMPLES:
             rows = np.random.RandomState(0).choice(X.shape[0], SCORE_MAX_SAMPLES, replace=False)
             X = X[np.sort(rows)]

@@ -26,7 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._device import resolve_device, to_tensor
+from ._device import host_array, resolve_device, to_tensor
 from .kernels import KERNEL_NAMES, estimator_kernel
 
 __all__ = ["UncenteredKernelPCA", "KernelNystroem"]
@@ -192,7 +192,7 @@ class UncenteredKernelPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self : object
             Fitted estimator.
         """
-        X = validate_data(self, X, dtype=np.float64)
+        X = validate_data(self, host_array(X), dtype=np.float64)
         kernel = estimator_kernel(self, X.shape[1])
         device = resolve_device(self.device)
         Xt = to_tensor(X, device)
@@ -257,7 +257,7 @@ class UncenteredKernelPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Y : ndarray of shape (n_samples, n_components)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = validate_data(self, host_array(X), dtype=np.float64, reset=False)
         device = resolve_device(self.device)
         projection = self.eigenvectors_ * self._inverse_sqrt_eigenvalues()
         Y = blocked_kernel_matmul(
@@ -375,7 +375,7 @@ default="uniform"
         self : object
             Fitted estimator.
         """
-        X = validate_data(self, X, dtype=np.float64)
+        X = validate_data(self, host_array(X), dtype=np.float64)
         self.kernel_ = estimator_kernel(self, X.shape[1])
         self.landmarks_ = self._choose_landmarks(X)
         try:
@@ -445,7 +445,7 @@ default="uniform"
         Y : ndarray of shape (n_samples, n_landmarks)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = validate_data(self, host_array(X), dtype=np.float64, reset=False)
         if self.nystroem_ is None:
             K = self.kernel_(torch.from_numpy(X), torch.from_numpy(self.landmarks_))
             return K.numpy() @ self.normalization_.T
