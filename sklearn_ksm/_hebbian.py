@@ -20,11 +20,8 @@ from ._base import FLOAT_DTYPES, TRANSFORM_BLOCK, NetworkEstimatorMixin
 from ._device import host_array, resolve_device, to_tensor
 from ._solver import PlateauMonitor, Schedule
 from .kernels import KERNEL_NAMES, estimator_kernel
-from .metrics import kernel_approximation_error
+from .metrics import kernel_approximation_error, score_subsample
 
-# Rows of the seeded subsample on which score() computes the kernel error
-# (the error needs an O(n^2) kernel matrix, computed in blocks).
-SCORE_MAX_SAMPLES = 2000
 # The automatic moment window holds 4 N samples, but never fewer than this
 # many, nor more for linear kernels.
 MOMENT_WINDOW_SAMPLES = 800
@@ -268,9 +265,10 @@ class HebbianKernelSimilarityMatching(
     >>> Y.shape, ksm.components_.shape, ksm.gains_.shape, ksm.lateral_weights_.shape
     ((200, 8), (8, 2), (8,), (8, 8))
 
-    ``score`` is minus the relative kernel error ``||K - Y Y^T||_F / ||K||_F``,
-    so ``GridSearchCV`` needs no ``scoring``; ``partial_fit`` continues training
-    on new rows:
+    ``score`` is minus the relative kernel error ``||K - Y Y^T||_F / ||K||_F``
+    against the model's own kernel, so ``GridSearchCV`` needs no ``scoring``
+    (except over kernel parameters: see :meth:`score`); ``partial_fit``
+    continues training on new rows:
 
     >>> bool(ksm.score(X) < 0)
     True
@@ -628,6 +626,14 @@ class HebbianKernelSimilarityMatching(
         subsample of at most 2000 rows drawn with a fixed seed when ``X`` is
         larger, so that ``GridSearchCV`` works without a scoring argument.
 
+        ``K`` is the model's **own** kernel (``kernel_``). Models with
+        different kernel parameters are therefore graded against different
+        targets, and a search over ``gamma`` with this score picks the
+        smoothest kernel of the grid, which is the easiest to approximate.
+        To compare them, score against one fixed kernel: pass
+        ``scoring=make_kernel_scorer(...)``
+        (:func:`~sklearn_ksm.metrics.make_kernel_scorer`).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -641,9 +647,7 @@ class HebbianKernelSimilarityMatching(
         """
         check_is_fitted(self)
         X = validate_data(self, host_array(X), dtype=FLOAT_DTYPES, reset=False)
-        if X.shape[0] > SCORE_MAX_SAMPLES:
-            rows = np.random.RandomState(0).choice(X.shape[0], SCORE_MAX_SAMPLES, replace=False)
-            X = X[np.sort(rows)]
+        X = score_subsample(X)
         Y = self._transform_validated(X)
         return -kernel_approximation_error(
             X, Y, kernel=self.kernel_, device=str(resolve_device(self.device, fallback=True))
