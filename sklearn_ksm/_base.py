@@ -35,6 +35,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._device import array_namespace, host_array, numpy_dtype, resolve_device, to_numpy, to_tensor
+from ._doc_link import DocLinkMixin
 from ._solver import TrainingDivergedError, train
 
 FLOAT_DTYPES = [np.float64, np.float32]
@@ -60,7 +61,7 @@ def _transform_block(block, estimator):
     return estimator._transform_network(block)
 
 
-class NetworkEstimatorMixin:
+class NetworkEstimatorMixin(DocLinkMixin):
     """fit / partial_fit / transform for networks trained by minibatch steps."""
 
     _state_attributes = ()

@@ -27,6 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._device import host_array, resolve_device, to_tensor
+from ._doc_link import DocLinkMixin
 from .kernels import KERNEL_NAMES, estimator_kernel
 
 __all__ = ["UncenteredKernelPCA", "KernelNystroem"]
@@ -66,7 +67,9 @@ def randomized_eigh(matmul, n, n_components, *, n_oversamples, n_iter, generator
     return eigenvalues[order], Q @ U[:, order]
 
 
-class UncenteredKernelPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class UncenteredKernelPCA(
+    DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Optimal rank-N kernel approximation: top eigenpairs of the uncentred K.
 
     On the training set the output ``Y = V_N Lambda_N^{1/2}`` satisfies
@@ -267,7 +270,9 @@ class UncenteredKernelPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return Y.cpu().numpy()
 
 
-class KernelNystroem(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class KernelNystroem(
+    DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Nystroem kernel map on sampled, KMeans or given landmarks.
 
     The map ``y(x) = K_LL^{-1/2} k(L, x)`` gives ``Y Y^T = K_XL K_LL^+ K_LX``.
