@@ -232,8 +232,8 @@ class HebbianKernelSimilarityMatching(
 
     Notes
     -----
-    Training solves ``min_{W,q} max_L min_y <e(y, x)>`` with the per-sample
-    energy (Eq. 8)
+    Training solves :math:`\\min_{W,q} \\max_L \\langle \\min_y e(y, x) \\rangle`
+    with the per-sample energy (Eq. 8)
 
     .. math::
 
@@ -241,13 +241,15 @@ class HebbianKernelSimilarityMatching(
             + \\tfrac12 y^\\top L y - \\tfrac14 \\|L\\|_F^2
             + \\tfrac{\\lambda}{2} \\|y\\|^2
 
-    by minibatch gradient descent in ``W`` (rescaled by ``1/q_i^2``) and ``q``
-    and, with ``lateral="hebbian"``, ascent in ``L`` (Eq. 10); with
-    ``lateral="equilibrium"``, ``L`` is kept at the maximiser for the running
-    drive moments instead (the fixed point of the ascent). Both use the optimal response
-    ``y = (L + \\lambda I)^{-1} (q \\odot f(W, x))`` (Eq. 12). The updates are
-    Hebbian for ``W`` and ``q`` (Eqs. 13-14; 17 for rbf) and anti-Hebbian for
-    ``L`` (Eq. 15). For callable kernels the derivatives come from autograd.
+    by minibatch gradient descent in :math:`W` (rescaled by :math:`1/q_i^2`)
+    and :math:`q` and, with ``lateral="hebbian"``, ascent in :math:`L`
+    (Eq. 10); with ``lateral="equilibrium"``, :math:`L` is kept at the
+    maximiser for the running drive moments instead (the fixed point of the
+    ascent). Both use the optimal response
+    :math:`y = (L + \\lambda I)^{-1} (q \\odot f(W, x))` (Eq. 12). The updates
+    are Hebbian for :math:`W` and :math:`q` (Eqs. 13-14; 17 for rbf) and
+    anti-Hebbian for :math:`L` (Eq. 15). For callable kernels the derivatives
+    come from autograd.
 
     References
     ----------

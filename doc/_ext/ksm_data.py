@@ -23,11 +23,12 @@ row cannot leave a stale number behind):
     the number of seeds; ``|moons-<method>-runs|`` and ``-failed``: its fits
     over all N; ``|moons-ari-<x|y|y_normalized|optimal|n_components>|``: the
     clustering scores (Fig. 4); ``|moons-total-seconds|``: the run's time.
-``|grid-<dataset>-<procedure>-<N>|`` and ``...-std``, ``-min``, ``-max``, ``-nystroem``, ``-kmeans``, ``-optimal``, ``-seconds``, ``-runs``, ``-diverged``
-    A row of the convergence grid, as printed (4 decimals).
-``|speed-exponent-n|``, ``|speed-exponent-b|``
+``|grid-<dataset>-<procedure>-<N>|`` and ``...-std``, ``-min``, ``-max``, ``-nystroem``
+    A row of the convergence grid, as printed (4 decimals); also ``-kmeans``,
+    ``-optimal``, ``-seconds``, ``-runs`` and ``-diverged``.
+``|speed-exponent-n|``, ``|speed-exponent-b|``, ``|speed-machine|``
     The fitted power-law exponents of the step time against N (N >= 128)
-    and against the batch size.
+    and against the batch size; the machine line of the run.
 
 Figures and tables written to ``doc/generated/data/``: ``error_vs_n.png``,
 ``speed_vs_n.png``, ``convergence_<dataset>.csv`` (a narrow table per data
@@ -113,14 +114,24 @@ def power_law_exponent(x, y):
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-def speed_values(by_n, by_b):
+def speed_values(by_n, by_b, machine=""):
     n, t = _speed_points(by_n, "N")
     keep = n >= SPEED_FIT_FROM_N
     b, tb = _speed_points(by_b, "B")
     return {
         "speed-exponent-n": f"{power_law_exponent(n[keep], t[keep]):.2f}",
         "speed-exponent-b": f"{power_law_exponent(b, tb):.2f}",
+        "speed-machine": machine or "not recorded",
     }
+
+
+def machine_comment(path):
+    """The ``# machine: ...`` line that ``bench_speed.py --csv-dir`` writes, without the prefix."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("# machine:"):
+                return line.removeprefix("# machine:").strip()
+    return ""
 
 
 def _speed_points(rows, column):
@@ -245,7 +256,7 @@ def build_data(app):
             writer = csv.DictWriter(f, list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    values.update(speed_values(by_n, by_b))
+    values.update(speed_values(by_n, by_b, machine_comment(SPEED_N)))
     plot_speed(by_n, by_b, OUTPUT / "speed_vs_n.png")
     prolog = app.config.rst_prolog or ""
     app.config.rst_prolog = f"{prolog}\n{substitutions(values)}\n"
