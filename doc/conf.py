@@ -143,7 +143,8 @@ sphinx_gallery_conf = {
 # ---------------------------------------------- the half-moons comparison run
 
 # doc/results_moons.rst shows the output and figures of the comparison
-# command. The build runs it (about 30 s on 2 cores) into doc/generated/, so
+# command. The build runs it (244 s in a build on a 2-core Intel Xeon VM at
+# load average 8-12, other jobs running) into doc/generated/, so
 # the page is never stale; ``make clean`` removes it, and a build reuses a
 # finished run.
 COMPARE_DIR = HERE / "generated" / "compare_moons"
