@@ -25,15 +25,19 @@ baseline does not compute the package's update.
 Run from the repository root::
 
     python benchmarks/bench_speed.py [--device {auto,cpu,cuda}] [--threads T]
-        [--quick] [--tables 1 2 3 4] [--memory] [--sizes 2x16 400x800]
+        [--quick] [--tables 1 2 3 4] [--memory] [--sizes 2x16 400x800] [--csv-dir DIR]
 
 ``--threads`` sets torch's and the BLAS libraries' threads (default: as
 found); ``--quick`` shrinks every count (about 20 s on two cores);
 ``--tables`` picks tables (default 1 2 3); ``--memory`` adds table 4;
-``--sizes`` replaces table 1's (M, N) list.
+``--sizes`` replaces table 1's (M, N) list; ``--csv-dir DIR`` also writes each
+table to ``DIR/speed_table1.csv``, ``speed_table2a.csv``... (with the title and
+machine line as ``#`` comments): ``--tables 2 --csv-dir doc/_data`` refreshes
+the speed figure of the documentation, which reads that file at build time.
 """
 
 import argparse
+import csv
 import functools
 import json
 import math
@@ -372,12 +376,30 @@ class Problem:
 # ------------------------------------------------------------------ tables
 
 
+# Set by --csv-dir: where each table is also written, as speed_<table>.csv.
+CSV_OUTPUT = {"directory": None, "machine": ""}
+
+
 def print_table(title, headers, rows):
     print(f"\n{title}")
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
     for row in rows:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    if CSV_OUTPUT["directory"] is not None:
+        write_table_csv(title, headers, rows)
+
+
+def write_table_csv(title, headers, rows):
+    """``speed_table2a.csv`` etc.: the table, with its title and machine line as comments."""
+    name = "speed_" + title.split(":")[0].lower().replace(" ", "") + ".csv"
+    path = os.path.join(CSV_OUTPUT["directory"], name)
+    with open(path, "w", newline="") as f:
+        f.write(f"# {title}\n# {CSV_OUTPUT['machine']}\n")
+        writer = csv.writer(f)
+        writer.writerow(headers)
+        writer.writerows(rows)
+    print(f"(written to {path})")
 
 
 def table_training(args, settings, device, peak):
@@ -628,6 +650,8 @@ def parse_args(argv=None):
     parser.add_argument("--lateral", choices=["hebbian", "equilibrium"], default="hebbian",
                         help="lateral learning of the fit rows (hebbian: the paper's ascent, "
                         "whose step the engines time)")  # fmt: skip
+    parser.add_argument("--csv-dir", help="also write each table to DIR/speed_<table>.csv "
+                        "(doc/_data for the documentation's figures)")  # fmt: skip
     parser.add_argument("--_memory-child", nargs=4, metavar=("MODE", "ROWS", "N", "EPOCHS"),
                         help=argparse.SUPPRESS)  # fmt: skip
     return parser.parse_args(argv)
@@ -653,6 +677,9 @@ def run(args):
     settings = QUICK if args.quick else FULL
     tables = set(args.tables) | ({4} if args.memory else set())
     print(machine_line(device))
+    if args.csv_dir:
+        os.makedirs(args.csv_dir, exist_ok=True)
+        CSV_OUTPUT.update(directory=args.csv_dir, machine=machine_line(device))
     print("PaperLoop (Fig. 7) against the package's step, one step, float64:")
     if not check_paper_loop(device):
         return 1

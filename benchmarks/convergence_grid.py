@@ -24,8 +24,8 @@ Run from the repository root::
 
     python benchmarks/convergence_grid.py [--datasets moons mnist1 mnist3]
         [--procedures defaults paper] [--n-components N ...] [--seeds S]
-        [--jobs J] [--csv PATH [--resume]] [--max-iter I]
-    python benchmarks/convergence_grid.py --table-from PATH
+        [--jobs J] [--csv PATH [--resume]] [--max-iter I] [--summary CSV]
+    python benchmarks/convergence_grid.py --table-from PATH [--summary CSV]
 
 ``--jobs`` runs independent fits in J single-threaded worker processes (1,
 the default: in this process, with torch's threads as found);
@@ -34,6 +34,10 @@ the default: in this process, with torch's threads as found);
 be continued; ``--table-from`` prints the table of a CSV without fitting;
 ``--max-iter`` overrides both procedures' ``max_iter`` (for smoke tests). The
 CSV does not record the settings: resume a file with the options that began it.
+``--summary`` merges the summary table into a CSV (one row per data set x N x
+procedure, replacing those rows if present): ``--summary
+doc/_data/convergence_grid.csv`` refreshes the figures and numbers of the
+documentation, which reads that file at build time.
 
 Expected run time of the whole grid with one worker: about 7 hours on the
 project's 2-core CPU machine (10 minutes for the moons, the rest MNIST,
@@ -331,8 +335,8 @@ def aligned(cells, widths):
     return "  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in pairs)
 
 
-def format_table(rows):
-    """The summary table of CSV rows (networks and baselines together)."""
+def summary_lines(rows):
+    """The cells of every data set x N x procedure, in the table's order."""
     baselines = {row_key(r): r["error"] for r in rows if r["procedure"] in BASELINES}
     groups = {}
     for row in rows:
@@ -340,11 +344,54 @@ def format_table(rows):
             groups.setdefault(row_key(row)[:3], []).append(row)
     order = {name: i for i, name in enumerate((*GRIDS, *PROCEDURES))}
     keys = sorted(groups, key=lambda k: (order.get(k[0], 99), k[1], order.get(k[2], 99), k))
-    table = [list(HEADER)] + [summary_cells(groups[k], baselines) for k in keys]
+    return [summary_cells(groups[k], baselines) for k in keys]
+
+
+def format_table(rows):
+    """The summary table of CSV rows (networks and baselines together)."""
+    table = [list(HEADER)] + summary_lines(rows)
     widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
     lines = [aligned(line, widths) for line in table]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(["Convergence grid summary", *lines, "", NOTES])
+
+
+SUMMARY_FIELDS = (
+    "dataset", "n_components", "procedure", "runs", "diverged", "y_error_mean", "y_error_std",
+    "y_error_min", "y_error_max", "nystroem_mean", "nystroem_std", "kmeans_nystroem",
+    "optimal", "samples_seen", "fit_seconds",
+)  # fmt: skip
+
+
+def summary_records(rows):
+    """The table's numbers, one dict per data set x N x procedure (for doc/_data)."""
+    records = []
+    for cells in summary_lines(rows):
+        (mean, std), (ny_mean, ny_std) = (c.split("±") if "±" in c else ("", "")
+                                          for c in (cells[5], cells[8]))  # fmt: skip
+        values = [*cells[:5], mean, std, cells[6], cells[7], ny_mean, ny_std, *cells[9:]]
+        values = ["" if v == "-" else v for v in values]
+        records.append(dict(zip(SUMMARY_FIELDS, values, strict=True)))
+    return records
+
+
+def write_summary(path, rows):
+    """Merge this run's summary into ``path``: its (data set, N, procedure) rows are replaced."""
+    new = summary_records(rows)
+    key = lambda r: (r["dataset"], int(r["n_components"]), r["procedure"])  # noqa: E731
+    kept = []
+    if os.path.exists(path):
+        with open(path, newline="") as f:
+            replaced = {key(r) for r in new}
+            kept = [r for r in csv.DictReader(f) if key(r) not in replaced]
+    order = {name: i for i, name in enumerate((*GRIDS, *PROCEDURES))}
+    records = sorted(kept + new, key=lambda r: (order.get(r["dataset"], 99),
+                     int(r["n_components"]), order.get(r["procedure"], 99)))  # fmt: skip
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, SUMMARY_FIELDS)
+        writer.writeheader()
+        writer.writerows(records)
+    print(f"wrote {len(new)} summary rows to {path} ({len(kept)} kept from before)")
 
 
 # ------------------------------------------------------------------- main
@@ -361,6 +408,8 @@ def parse_args(argv):
     parser.add_argument("--resume", action="store_true", help="skip fits already in --csv")
     parser.add_argument("--table-from", help="print the table of this CSV; no fitting")
     parser.add_argument("--max-iter", type=int, help="override max_iter (smoke tests)")
+    parser.add_argument("--summary", help="merge the summary table into this CSV "
+                        "(doc/_data/convergence_grid.csv for the documentation)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.resume and not args.csv:
         parser.error("--resume needs --csv")
@@ -372,7 +421,10 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     if args.table_from:
-        print(format_table(read_rows(args.table_from)))
+        rows = read_rows(args.table_from)
+        print(format_table(rows))
+        if args.summary:
+            write_summary(args.summary, rows)
         return 0
     tasks = planned_tasks(args.datasets, args.procedures, args.n_components, args.seeds)
     planned = {key for task in tasks for key in task_keys(task)}
@@ -390,6 +442,8 @@ def main(argv=None):
         rows.append(row)
     print()
     print(format_table(rows), flush=True)
+    if args.summary:
+        write_summary(args.summary, rows)
     return 0
 
 

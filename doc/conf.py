@@ -22,6 +22,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import sklearn_ksm  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))
 
 project = "sklearn-ksm"
 author = "the sklearn-ksm developers"
@@ -41,11 +42,17 @@ extensions = [
     "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    # Numbers quoted in the text (|moons-network-16|, ...) and the benchmarks
+    # page's figures, from the result files on every build: doc/_ext/ksm_data.py.
+    "ksm_data",
 ]
 
 templates_path = ["templates"]
 exclude_patterns = [
     "_build",
+    "_data",
+    "_static",
+    "_ext",
     "templates",
     "auto_examples/*.ipynb",
     "auto_examples/*.py",
@@ -91,6 +98,8 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_sidebars = {"index": [], "results_*": [], "benchmarks": []}
+html_static_path = ["_static"]
+html_css_files = ["sklearn_ksm.css"]
 html_show_sourcelink = False
 # Method entries in the page's table of contents as "fit", not the full path.
 toc_object_entries_show_parents = "hide"
@@ -134,7 +143,8 @@ sphinx_gallery_conf = {
 # ---------------------------------------------- the half-moons comparison run
 
 # doc/results_moons.rst shows the output and figures of the comparison
-# command. The build runs it (about 30 s on 2 cores) into doc/generated/, so
+# command. The build runs it (244 s in a build on a 2-core Intel Xeon VM at
+# load average 8-12, other jobs running) into doc/generated/, so
 # the page is never stale; ``make clean`` removes it, and a build reuses a
 # finished run.
 COMPARE_DIR = HERE / "generated" / "compare_moons"

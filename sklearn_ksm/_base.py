@@ -26,6 +26,7 @@ It must have the parameters ``batch_size``, ``max_iter``, ``device``,
 ``random_state`` and ``verbose``.
 """
 
+import sys
 from contextlib import contextmanager
 
 import numpy as np
@@ -33,7 +34,8 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._device import resolve_device, to_numpy, to_tensor
+from ._device import array_namespace, host_array, numpy_dtype, resolve_device, to_numpy, to_tensor
+from ._doc_link import DocLinkMixin
 from ._solver import TrainingDivergedError, tensors_of, train
 
 FLOAT_DTYPES = [np.float64, np.float32]
@@ -73,10 +75,30 @@ def _major(version):
     return str(version).split(".")[0]
 
 
-class NetworkEstimatorMixin:
+def _is_dask_array(X):
+    # not imported here: an input can only be a Dask array once dask is loaded
+    dask_array = sys.modules.get("dask.array")
+    return dask_array is not None and isinstance(X, dask_array.Array)
+
+
+def _transform_block(block, estimator):
+    """One block of a Dask transform (NumPy in, NumPy out; no set_output wrapping)."""
+    return estimator._transform_network(block)
+
+
+class NetworkEstimatorMixin(DocLinkMixin):
     """fit / partial_fit / transform for networks trained by minibatch steps."""
 
     _state_attributes = ()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Inputs of any array API namespace (torch tensors on any device);
+        # outputs in the input's namespace and on its device. Fitted
+        # attributes stay NumPy (picklable on any machine), unlike
+        # scikit-learn's convention of following the input's namespace.
+        tags.array_api_support = True
+        return tags
 
     # ---------------------------------------------------------- persistence
 
@@ -104,7 +126,7 @@ class NetworkEstimatorMixin:
 
     def _fit_network(self, X):
         with self._transaction():
-            X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=True)
+            X = validate_data(self, host_array(X), dtype=FLOAT_DTYPES, reset=True)
             self._configure(X)
             device = resolve_device(self.device)
             generator = self._generator()
@@ -123,7 +145,7 @@ class NetworkEstimatorMixin:
     def _partial_fit_network(self, X):
         first_call = not hasattr(self, self._state_attributes[0])
         with self._transaction():
-            X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=first_call)
+            X = validate_data(self, host_array(X), dtype=FLOAT_DTYPES, reset=first_call)
             if first_call:
                 self._configure(X)
                 device = resolve_device(self.device)
@@ -308,16 +330,65 @@ class NetworkEstimatorMixin:
     # ----------------------------------------------------------- predicting
 
     def _transform_network(self, X):
+        """Validate ``X`` and respond, returning the output in the input's kind.
+
+        With scikit-learn's array API dispatch on, a torch tensor is read
+        where it lies and the output is a tensor on the same device (no host
+        copy); other namespaces go through NumPy and come back converted.
+        Otherwise the output is a NumPy array, in the float dtype of ``X``.
+        """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        return self._transform_validated(X)
+        if _is_dask_array(X):
+            return self._transform_dask(X)
+        namespace = array_namespace(X)
+        if namespace is not None and isinstance(X, torch.Tensor):
+            xp = namespace[0]
+            X = validate_data(self, X.detach(), dtype=[xp.float64, xp.float32], reset=False)
+            return self._transform_validated(X)
+        X = validate_data(self, host_array(X), dtype=FLOAT_DTYPES, reset=False)
+        Y = self._transform_validated(X)
+        if namespace is not None:
+            xp, device = namespace
+            return xp.asarray(Y, device=device)
+        return Y
+
+    def _transform_dask(self, X):
+        """A lazy Dask array of the output, with its true shape, chunks and dtype.
+
+        Each block of rows is transformed where it lies when computed.
+        (``dask_ml.wrappers.ParallelPostFit.transform`` cannot do this: it
+        declares the output's chunks equal to the input's.)
+        """
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has shape {X.shape}, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        dtype = X.dtype if X.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+        X = X.rechunk({1: -1})  # every block holds whole rows
+        n_out = self._n_features_out
+        return X.map_blocks(
+            _transform_block, self, dtype=dtype, chunks=(X.chunks[0], (n_out,)),
+            meta=np.empty((0, n_out), dtype=dtype),
+        )  # fmt: skip
 
     def _prepare_response(self, state):
         return state
 
     def _transform_validated(self, X):
-        device = resolve_device(self.device, fallback=True)
-        state = self._prepare_response(self._fitted_state(device, X.dtype))
+        """The network output for validated rows: a NumPy array, or a tensor for a tensor.
+
+        A tensor is computed on its own device, whatever ``device`` says
+        (with array API dispatch, computation follows the data).
+        """
+        tensor_input = isinstance(X, torch.Tensor)
+        if tensor_input:
+            device, dtype = X.device, numpy_dtype(X.dtype)
+            Y = torch.empty((X.shape[0], self._n_features_out), dtype=X.dtype, device=device)
+        else:
+            device, dtype = resolve_device(self.device, fallback=True), X.dtype
+            Y = np.empty((X.shape[0], self._n_features_out), dtype=X.dtype)
+        state = self._prepare_response(self._fitted_state(device, dtype))
         if not all(bool(torch.isfinite(t).all()) for t in tensors_of(state)):
             # e.g. lateral weights indefinite beyond rounding (a NaN response operator)
             raise ValueError(
@@ -326,17 +397,18 @@ class NetworkEstimatorMixin:
                 "no steady state. Refit it, e.g. with smaller learning rates or standardised "
                 "inputs."
             )
-        Y = np.empty((X.shape[0], self._n_features_out), dtype=X.dtype)
         finite = True
         for start in range(0, X.shape[0], TRANSFORM_BLOCK):
-            block = self._respond(state, to_tensor(X[start : start + TRANSFORM_BLOCK], device))
+            rows = X[start : start + TRANSFORM_BLOCK]
+            block = self._respond(state, rows if tensor_input else to_tensor(rows, device))
             # checked per block: a whole-output isfinite would cost n x N bytes
             finite = finite and bool(torch.isfinite(block).all())
-            Y[start : start + TRANSFORM_BLOCK] = block.cpu().numpy()
+            Y[start : start + TRANSFORM_BLOCK] = block if tensor_input else block.cpu().numpy()
         if not finite:
+            largest = float(abs(X).max())
             raise ValueError(
                 "The network output is not finite: the inputs are out of the range "
-                f"this model can represent in {X.dtype} (largest |x| = "
-                f"{np.abs(X).max():.3g}). Rescale the inputs or use float64."
+                f"this model can represent in {dtype} (largest |x| = "
+                f"{largest:.3g}). Rescale the inputs or use float64."
             )
         return Y

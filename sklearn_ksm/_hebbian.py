@@ -19,15 +19,12 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _gda, _lateral
 from ._base import FLOAT_DTYPES, TRANSFORM_BLOCK, NetworkEstimatorMixin
-from ._device import resolve_device, to_numpy, to_tensor
+from ._device import host_array, resolve_device, to_numpy, to_tensor
 from ._solver import CHECK_EVERY, PlateauMonitor, Schedule
 from ._validation import IntegerInterval, available_memory, format_bytes
 from .kernels import KERNEL_NAMES, PSD_CHECK_ROWS, CallableKernel, estimator_kernel
-from .metrics import kernel_approximation_error
+from .metrics import kernel_approximation_error, score_subsample
 
-# Rows of the seeded subsample on which score() computes the kernel error
-# (the error needs an O(n^2) kernel matrix, computed in blocks).
-SCORE_MAX_SAMPLES = 2000
 # The equilibrium rule's automatic moment window holds 4 N samples, but never
 # fewer than this many, nor more for linear kernels.
 MOMENT_WINDOW_SAMPLES = 800
@@ -50,14 +47,6 @@ BLOWUP = 1e3
 # float32 and float64 inputs (issue 21); the estimate stays at or below the
 # measured peaks, so it refuses only fits that could not run.
 FIT_BYTES_PER_NEURON_PAIR = 80
-
-
-def _score_sample(X):
-    """At most ``SCORE_MAX_SAMPLES`` rows of ``X``, a seeded sample when it is larger."""
-    if X.shape[0] <= SCORE_MAX_SAMPLES:
-        return X
-    rows = np.random.RandomState(0).choice(X.shape[0], SCORE_MAX_SAMPLES, replace=False)
-    return X[np.sort(rows)]
 
 
 def _train_step(state, X_batch, rates, t, **options):
@@ -284,8 +273,8 @@ class HebbianKernelSimilarityMatching(
 
     Notes
     -----
-    Training solves ``min_{W,q} max_L min_y <e(y, x)>`` with the per-sample
-    energy (Eq. 8)
+    Training solves :math:`\\min_{W,q} \\max_L \\langle \\min_y e(y, x) \\rangle`
+    with the per-sample energy (Eq. 8)
 
     .. math::
 
@@ -293,13 +282,15 @@ class HebbianKernelSimilarityMatching(
             + \\tfrac12 y^\\top L y - \\tfrac14 \\|L\\|_F^2
             + \\tfrac{\\lambda}{2} \\|y\\|^2
 
-    by minibatch gradient descent in ``W`` (rescaled by ``1/q_i^2``) and ``q``
-    and, with ``lateral="hebbian"``, ascent in ``L`` (Eq. 10); with
-    ``lateral="equilibrium"``, ``L`` is kept at the maximiser for the running
-    drive moments instead (the fixed point of the ascent). Both use the optimal response
-    ``y = (L + \\lambda I)^{-1} (q \\odot f(W, x))`` (Eq. 12). The updates are
-    Hebbian for ``W`` and ``q`` (Eqs. 13-14; 17 for rbf) and anti-Hebbian for
-    ``L`` (Eq. 15). For callable kernels the derivatives come from autograd.
+    by minibatch gradient descent in :math:`W` (rescaled by :math:`1/q_i^2`)
+    and :math:`q` and, with ``lateral="hebbian"``, ascent in :math:`L`
+    (Eq. 10); with ``lateral="equilibrium"``, :math:`L` is kept at the
+    maximiser for the running drive moments instead (the fixed point of the
+    ascent). Both use the optimal response
+    :math:`y = (L + \\lambda I)^{-1} (q \\odot f(W, x))` (Eq. 12). The updates
+    are Hebbian for :math:`W` and :math:`q` (Eqs. 13-14; 17 for rbf) and
+    anti-Hebbian for :math:`L` (Eq. 15). For callable kernels the derivatives
+    come from autograd.
 
     References
     ----------
@@ -317,9 +308,10 @@ class HebbianKernelSimilarityMatching(
     >>> Y.shape, ksm.components_.shape, ksm.gains_.shape, ksm.lateral_weights_.shape
     ((200, 8), (8, 2), (8,), (8, 8))
 
-    ``score`` is minus the relative kernel error ``||K - Y Y^T||_F / ||K||_F``,
-    so ``GridSearchCV`` needs no ``scoring``; ``partial_fit`` continues training
-    on new rows:
+    ``score`` is minus the relative kernel error ``||K - Y Y^T||_F / ||K||_F``
+    against the model's own kernel, so ``GridSearchCV`` needs no ``scoring``
+    (except over kernel parameters: see :meth:`score`); ``partial_fit``
+    continues training on new rows:
 
     >>> bool(ksm.score(X) < 0)
     True
@@ -646,7 +638,7 @@ class HebbianKernelSimilarityMatching(
         S = self._drive_moments_of(X, W, q, device)
         L = _gda.lateral_equilibrium(S, self.reg).to(W.dtype)
         if self.lateral == "adaptive":
-            sample = _score_sample(X)
+            sample = score_subsample(X)
             D = _gda.drive(q, self.kernel_(to_tensor(sample, device), W))
             errors = [
                 kernel_approximation_error(
@@ -774,7 +766,9 @@ class HebbianKernelSimilarityMatching(
         Returns
         -------
         Y : ndarray of shape (n_samples, n_components)
-            Responses of the output neurons.
+            Responses of the output neurons. A torch tensor on the input's
+            device under array API dispatch; a lazy Dask array for a Dask
+            array (see :ref:`scale_out`).
         """
         return self._transform_network(X)
 
@@ -812,6 +806,14 @@ class HebbianKernelSimilarityMatching(
         subsample of at most 2000 rows drawn with a fixed seed when ``X`` is
         larger, so that ``GridSearchCV`` works without a scoring argument.
 
+        ``K`` is the model's **own** kernel (``kernel_``). Models with
+        different kernel parameters are therefore graded against different
+        targets, and a search over ``gamma`` with this score picks the
+        smoothest kernel of the grid, which is the easiest to approximate.
+        To compare them, score against one fixed kernel: pass
+        ``scoring=make_kernel_scorer(...)``
+        (:func:`~sklearn_ksm.metrics.make_kernel_scorer`).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -824,7 +826,7 @@ class HebbianKernelSimilarityMatching(
         score : float
         """
         check_is_fitted(self)
-        X = _score_sample(validate_data(self, X, dtype=FLOAT_DTYPES, reset=False))
+        X = score_subsample(validate_data(self, host_array(X), dtype=FLOAT_DTYPES, reset=False))
         Y = self._transform_validated(X)
         return -kernel_approximation_error(
             X, Y, kernel=self.kernel_, device=str(resolve_device(self.device, fallback=True))

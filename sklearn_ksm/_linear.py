@@ -147,7 +147,9 @@ class _LinearNetwork(
         Returns
         -------
         Y : ndarray of shape (n_samples, n_components)
-            Responses of the output neurons.
+            Responses of the output neurons. A torch tensor on the input's
+            device under array API dispatch; a lazy Dask array for a Dask
+            array (see :ref:`scale_out`).
         """
         return self._transform_network(X)
 

@@ -287,6 +287,30 @@ def weight_decay_to_C(weight_decay, n_samples):
     return float(C) if C.ndim == 0 else C
 
 
+def _check_same_classes(y, y_test):
+    """Refuse a split whose training pool and test set hold different classes.
+
+    A test class absent from the pool is never predicted (its samples all
+    count as errors); a pool class absent from the test set is never tested.
+    Either way the accuracies are not those of "k labels of every class".
+    Data sorted by class, split by position, give such splits silently.
+    """
+    train_classes, test_classes = np.unique(y), np.unique(y_test)
+    missing = {
+        "training pool y": np.setdiff1d(test_classes, train_classes),
+        "test set y_test": np.setdiff1d(train_classes, test_classes),
+    }
+    problems = [f"the {where} lacks classes {classes.tolist()}"
+                for where, classes in missing.items() if len(classes)]  # fmt: skip
+    if problems:
+        raise ValueError(
+            "The linear probe needs the same classes in y and y_test, but "
+            f"{' and '.join(problems)} (y has {train_classes.tolist()}, y_test has "
+            f"{test_classes.tolist()}). Is the data sorted by class? Split it with "
+            "sklearn.model_selection.train_test_split(..., stratify=y)."
+        )
+
+
 @validate_params(
     {
         "transformer": "no_validation",
@@ -360,6 +384,12 @@ def linear_probe_scores(
         (n_k, n_seeds): accuracies at the selected decay, and
         ``weight_decay`` (n_k, n_seeds): the selected decay.
 
+    Raises
+    ------
+    ValueError
+        If ``y`` and ``y_test`` do not hold the same classes (e.g. a split by
+        position of data sorted by class); the message names the missing ones.
+
     Examples
     --------
     >>> import numpy as np
@@ -376,6 +406,7 @@ def linear_probe_scores(
     """
     X, X_test = np.asarray(X), np.asarray(X_test)
     y, y_test = np.asarray(y), np.asarray(y_test)
+    _check_same_classes(y, y_test)
     labels_per_class = np.asarray(labels_per_class, dtype=int)
     weight_decays = np.asarray(weight_decays, dtype=np.float64)
     if classifier is None:

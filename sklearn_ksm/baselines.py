@@ -26,7 +26,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._device import resolve_device, to_tensor
+from ._device import host_array, resolve_device, to_tensor
+from ._doc_link import DocLinkMixin
 from .kernels import KERNEL_NAMES, estimator_kernel
 
 __all__ = ["UncenteredKernelPCA", "KernelNystroem"]
@@ -66,7 +67,9 @@ def randomized_eigh(matmul, n, n_components, *, n_oversamples, n_iter, generator
     return eigenvalues[order], Q @ U[:, order]
 
 
-class UncenteredKernelPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class UncenteredKernelPCA(
+    DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Optimal rank-N kernel approximation: top eigenpairs of the uncentred K.
 
     On the training set the output ``Y = V_N Lambda_N^{1/2}`` satisfies
@@ -192,7 +195,7 @@ class UncenteredKernelPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self : object
             Fitted estimator.
         """
-        X = validate_data(self, X, dtype=np.float64)
+        X = validate_data(self, host_array(X), dtype=np.float64)
         kernel = estimator_kernel(self, X.shape[1])
         device = resolve_device(self.device)
         Xt = to_tensor(X, device)
@@ -257,7 +260,7 @@ class UncenteredKernelPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Y : ndarray of shape (n_samples, n_components)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = validate_data(self, host_array(X), dtype=np.float64, reset=False)
         device = resolve_device(self.device)
         projection = self.eigenvectors_ * self._inverse_sqrt_eigenvalues()
         Y = blocked_kernel_matmul(
@@ -267,7 +270,9 @@ class UncenteredKernelPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return Y.cpu().numpy()
 
 
-class KernelNystroem(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class KernelNystroem(
+    DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Nystroem kernel map on sampled, KMeans or given landmarks.
 
     The map ``y(x) = K_LL^{-1/2} k(L, x)`` gives ``Y Y^T = K_XL K_LL^+ K_LX``.
@@ -375,7 +380,7 @@ default="uniform"
         self : object
             Fitted estimator.
         """
-        X = validate_data(self, X, dtype=np.float64)
+        X = validate_data(self, host_array(X), dtype=np.float64)
         self.kernel_ = estimator_kernel(self, X.shape[1])
         self.landmarks_ = self._choose_landmarks(X)
         try:
@@ -445,7 +450,7 @@ default="uniform"
         Y : ndarray of shape (n_samples, n_landmarks)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = validate_data(self, host_array(X), dtype=np.float64, reset=False)
         if self.nystroem_ is None:
             K = self.kernel_(torch.from_numpy(X), torch.from_numpy(self.landmarks_))
             return K.numpy() @ self.normalization_.T

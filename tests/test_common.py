@@ -13,6 +13,7 @@ from sklearn_ksm import (
     HebbianKernelSimilarityMatching,
     HebbianSimilarityMatching,
 )
+from sklearn_ksm._base import NetworkEstimatorMixin
 from sklearn_ksm.baselines import KernelNystroem, UncenteredKernelPCA
 
 # Small networks and few passes keep the ~50 checks per instance fast; the
@@ -59,7 +60,19 @@ ESTIMATORS += [
 
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+    try:
+        check(estimator)
+    except AssertionError as error:
+        # scikit-learn's check_array_api_input asserts that attributes fitted
+        # on torch tensors are torch tensors; the networks keep NumPy fitted
+        # attributes whatever the input, so that fitted models pickle and load
+        # on any machine (doc/scale_out.rst). What they promise under array
+        # API dispatch (outputs in the input's namespace, device and dtype,
+        # equal to the NumPy path) is tested in tests/test_array_api.py.
+        known = "attribute is in wrong namespace" in str(error)
+        if isinstance(estimator, NetworkEstimatorMixin) and known:
+            pytest.xfail("fitted attributes stay NumPy arrays by design")
+        raise
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS[:2], ids=repr)

@@ -84,3 +84,34 @@ def test_incremental_with_shuffled_blocks_trains(client, moons, one_thread):
     score = inc.score(X_dask, da.zeros(len(X), chunks=200))
     assert untrained.score(X) < -0.8
     assert score > -0.5  # relative kernel error < 0.5 (0.44 at the plateau, 10 passes)
+
+
+def test_transform_of_a_dask_array_reports_the_output_metadata(client, moons, one_thread):
+    """The lazy output declares its true shape, chunks and dtype, before any compute.
+
+    ``Incremental.transform``/``ParallelPostFit.transform`` cannot (dask-ml
+    declares the input's chunks for the output, and has no hook for them):
+    the fitted estimator's own ``transform`` takes the Dask array instead.
+    """
+    inc = wrappers.Incremental(_estimator().set_params(n_components=16), shuffle_blocks=False)
+    inc.fit(da.from_array(moons[0], chunks=(400, 2)))
+    ksm = inc.estimator_
+    X = np.resize(moons[0], (20000, 2))  # the rows repeated
+    X_dask = da.from_array(X, chunks=(5000, 1))  # blocks split across the columns too
+    Y = ksm.transform(X_dask)
+    assert isinstance(Y, da.Array)
+    assert Y.shape == (20000, 16) and Y.dtype == np.float64
+    assert Y.chunks == ((5000,) * 4, (16,))
+    assert isinstance(Y._meta, np.ndarray)  # blocks are NumPy arrays
+    column = Y[:, 10]  # indexing past the input's width works on the metadata
+    assert column.shape == (20000,)
+    expected = ksm.transform(X)
+    np.testing.assert_array_equal(column.compute(), expected[:, 10])
+    np.testing.assert_array_equal(Y.compute(), expected)
+
+    Y32 = ksm.transform(X_dask.astype(np.float32))
+    assert Y32.dtype == np.float32 and Y32[:100].compute().dtype == np.float32
+    assert ksm.transform(X_dask.astype(np.int64)).dtype == np.float64  # as for NumPy input
+
+    with pytest.raises(ValueError, match="expecting 2 features"):
+        ksm.transform(da.zeros((10, 3), chunks=5))

@@ -120,6 +120,23 @@ def test_shipped_sample_matches_csv(raw_sample, tmp_path):
         assert shipped.dtype == fresh.dtype == np.uint8
         np.testing.assert_array_equal(shipped, fresh)
     assert raw_sample[0].shape == (5000, 784)
+    # the CSV's rows (sorted by class) in the documented seeded order
+    pixels, labels = datasets._read_mnist_csv(CSV)
+    assert np.all(np.diff(labels.astype(int)) >= 0)
+    order = np.random.RandomState(0).permutation(5000)
+    np.testing.assert_array_equal(raw_sample[0], pixels[order])
+    np.testing.assert_array_equal(raw_sample[1], labels[order])
+
+
+def test_shipped_sample_is_shuffled(raw_sample):
+    """Blocks of rows hold every class (the original file is sorted by class)."""
+    labels = raw_sample[1]
+    np.testing.assert_array_equal(np.bincount(labels), np.full(10, 500))
+    for start in range(0, 5000, 500):
+        counts = np.bincount(labels[start : start + 500], minlength=10)
+        # 50 expected per class; 20 is more than 4 binomial standard deviations below
+        assert counts.min() >= 20, (start, counts)
+    assert "RandomState(0).permutation(5000)" in load_mnist().DESCR
 
 
 def test_regeneration_checks_sha256(tmp_path):

@@ -2,7 +2,8 @@
 guide's snippets run, and the Sphinx site builds with warnings as errors.
 
 The build runs the gallery in its quick mode and the half-moons comparison
-command (about 1.5 minutes on 2 CPU cores). It needs the ``doc`` extra
+command (this file took 808 s on a 2-core Intel Xeon VM at load average
+8-12, other jobs running). It needs the ``doc`` extra
 (``pip install -e ".[doc]"``); outside CI it is skipped when Sphinx is
 missing, on CI (``CI`` set) that is a failure, so CI never skips it.
 """

@@ -188,6 +188,26 @@ def test_linear_probe_selects_best_test_accuracy(digits):
     assert result.weight_decay[0, 0] == decays[best]
 
 
+def test_linear_probe_refuses_a_split_lacking_classes(digits):
+    """A split of class-sorted data by position: refused, naming the missing classes."""
+    X, y, _ = digits
+    order = np.argsort(y, kind="stable")
+    X_sorted, y_sorted = X[order], y[order]  # as a class-sorted file would be
+    train, test = slice(0, 700), slice(700, 1000)  # classes 0-3 | classes 3-5
+    assert set(y_sorted[train]) == {0, 1, 2, 3} and set(y_sorted[test]) == {3, 4, 5}
+    kwargs = dict(labels_per_class=[1], weight_decays=[1.0], n_seeds=1, random_state=0)
+    message = r"pool y lacks classes \[4, 5\] and the test set y_test lacks classes \[0, 1, 2\]"
+    with pytest.raises(ValueError, match=message):
+        linear_probe_scores(None, X_sorted[train], y_sorted[train], X_sorted[test],
+                            y_sorted[test], **kwargs)  # fmt: skip
+    with pytest.raises(ValueError, match=r"training pool y lacks classes \[9\]"):
+        ProbeAccuracyDisplay.from_estimator(
+            None, X[y != 9], y[y != 9], X[:300], y[:300], **kwargs
+        )  # fmt: skip
+    with pytest.raises(ValueError, match=r"test set y_test lacks classes \[0\]"):
+        linear_probe_scores(None, X, y, X[y != 0], y[y != 0], **kwargs)
+
+
 # ---------------------------------------------------------------- plotting
 
 
