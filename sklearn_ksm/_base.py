@@ -35,12 +35,17 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._device import resolve_device, to_numpy, to_tensor
 from ._solver import TrainingDivergedError, train
+from ._threads import thread_policy
 
 FLOAT_DTYPES = [np.float64, np.float32]
 
 # Rows per block in transform: memory is O(block x n_components) whatever the
 # number of rows, and blocks are large enough to keep the device busy.
 TRANSFORM_BLOCK = 4096
+
+# fit, partial_fit and transform run under the package's thread policy, sized
+# by the order of the lateral weights (N x N)
+_by_network_size = thread_policy(lambda estimator, X: estimator.n_components)
 
 
 def _major(version):
@@ -77,6 +82,7 @@ class NetworkEstimatorMixin:
 
     # ------------------------------------------------------------ training
 
+    @_by_network_size
     def _fit_network(self, X):
         with self._transaction():
             X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=True)
@@ -95,6 +101,7 @@ class NetworkEstimatorMixin:
     def _finish_fit(self, X, device):
         """Hook run at the end of ``fit`` (not ``partial_fit``); no-op here."""
 
+    @_by_network_size
     def _partial_fit_network(self, X):
         first_call = not hasattr(self, self._state_attributes[0])
         with self._transaction():
@@ -215,6 +222,7 @@ class NetworkEstimatorMixin:
     def _prepare_response(self, state):
         return state
 
+    @_by_network_size
     def _transform_validated(self, X):
         device = resolve_device(self.device, fallback=True)
         state = self._prepare_response(self._fitted_state(device, X.dtype))
