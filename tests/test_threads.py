@@ -19,14 +19,14 @@ SEEN = []
 def recording_rbf(X, W):
     """An rbf kernel (gamma 1) that records the thread limits in force when called."""
     SEEN.append(_threads.allowed_threads())
-    return torch.exp(-torch.cdist(X, W) ** 2)
+    return torch.exp(-(torch.cdist(X, W) ** 2))
 
 
 def failing_rbf(X, W):
     SEEN.append(_threads.allowed_threads())
     if len(SEEN) > 3:
         raise RuntimeError("kernel failed")
-    return torch.exp(-torch.cdist(X, W) ** 2)
+    return torch.exp(-(torch.cdist(X, W) ** 2))
 
 
 def _settings():
