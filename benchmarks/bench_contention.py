@@ -63,8 +63,8 @@ import tempfile
 import time
 
 import numpy as np
-import torch
 import threadpoolctl
+import torch
 
 from sklearn_ksm import HebbianKernelSimilarityMatching
 from sklearn_ksm._threads import THREADS_MIN_SIZE, allowed_threads, thread_limit, usable_cores
@@ -101,9 +101,7 @@ def machine_line():
 @contextlib.contextmanager
 def competitors(count):
     """``count`` CPU-bound processes, running for the body and stopped after it."""
-    processes = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)
-    ]
+    processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
     try:
         if processes:
             time.sleep(0.5)  # started, spinning, and seen by the scheduler
@@ -172,8 +170,10 @@ def probe_worker():
 
 
 def table_probe():
-    print("Table probe: busy threads during torch operations (float64, order "
-          f"{PROBE_ORDER}), in a fresh process")  # fmt: skip
+    print(
+        "Table probe: busy threads during torch operations (float64, order "
+        f"{PROBE_ORDER}), in a fresh process"
+    )
     completed = subprocess.run(
         [sys.executable, __file__, "--probe-worker"], capture_output=True, text=True, check=True
     )
@@ -183,8 +183,10 @@ def table_probe():
         if line.strip():
             name, *counts = line.split()
             print(f"{name:<10}" + "".join(f"{c:>30}" for c in counts))
-    print("(tpc: threadpoolctl.threadpool_limits; a count above 1 under a limit of 1 means the "
-          "limit does not govern that operation)\n")  # fmt: skip
+    print(
+        "(tpc: threadpoolctl.threadpool_limits; a count above 1 under a limit of 1 means the "
+        "limit does not govern that operation)\n"
+    )
 
 
 # --------------------------------------------------------------------- fits
@@ -220,8 +222,10 @@ class Workloads:
 def table_crossover(work, args):
     cores = usable_cores()
     ns = CROSSOVER_N if not args.quick else (16, 64, 200, 800)
-    print(f"Table crossover: default fit (max_iter={args.max_iter}), median seconds over "
-          f"{args.rounds} rounds, one thread against {cores}")  # fmt: skip
+    print(
+        f"Table crossover: default fit (max_iter={args.max_iter}), median seconds over "
+        f"{args.rounds} rounds, one thread against {cores}"
+    )
     times = {(n, jobs): [] for n in ns for jobs in (1, cores)}
     for _ in range(args.rounds):
         for n in ns:
@@ -236,9 +240,11 @@ def table_crossover(work, args):
 
 
 def table_contention(work, args):
-    print(f"Table contention: default fit (n_jobs=None, max_iter={args.max_iter}), median "
-          f"seconds over {args.rounds} rounds, beside 0, 1 and 2 CPU-bound processes; "
-          "n_jobs=-1 (all cores, the pre-policy default) and n_jobs=1 on the idle machine")  # fmt: skip
+    print(
+        f"Table contention: default fit (n_jobs=None, max_iter={args.max_iter}), median "
+        f"seconds over {args.rounds} rounds, beside 0, 1 and 2 CPU-bound processes; "
+        "n_jobs=-1 (all cores, the pre-policy default) and n_jobs=1 on the idle machine"
+    )
     policies = {0: (None, -1, 1)}
     for count in COMPETITORS[1:]:
         policies[count] = (None, -1, 1) if args.all_policies else (None,)
@@ -251,18 +257,27 @@ def table_contention(work, args):
                         seconds = work.fit_seconds(n, args.max_iter, n_jobs=jobs)
                         times.setdefault((count, n, jobs), []).append(seconds)
     med = {key: statistics.median(values) for key, values in times.items()}
-    print(f"{'N':>5} {'idle':>8} {'1 comp':>8} {'2 comp':>8} {'x idle 1':>9} {'x idle 2':>9}"
-          f" {'n_jobs=-1':>10} {'n_jobs=1':>9} {'idle/-1':>8} {'idle/1':>7}")  # fmt: skip
+    print(
+        f"{'N':>5} {'idle':>8} {'1 comp':>8} {'2 comp':>8} {'x idle 1':>9} {'x idle 2':>9}"
+        f" {'n_jobs=-1':>10} {'n_jobs=1':>9} {'idle/-1':>8} {'idle/1':>7}"
+    )
     for n in CONTENTION_N:
         idle, one, two = (med[count, n, None] for count in COMPETITORS)
         every, single = med[0, n, -1], med[0, n, 1]
-        print(f"{n:>5} {idle:>8.3f} {one:>8.3f} {two:>8.3f} {one / idle:>9.2f} {two / idle:>9.2f}"
-              f" {every:>10.3f} {single:>9.3f} {idle / every:>8.2f} {idle / single:>7.2f}")  # fmt: skip
+        print(
+            f"{n:>5} {idle:>8.3f} {one:>8.3f} {two:>8.3f} {one / idle:>9.2f} {two / idle:>9.2f}"
+            f" {every:>10.3f} {single:>9.3f} {idle / every:>8.2f} {idle / single:>7.2f}"
+        )
     if args.all_policies:
         print("beside competitors, n_jobs=-1 / n_jobs=1 seconds:")
         for n in CONTENTION_N:
             cells = [f"{med[c, n, -1]:.3f} / {med[c, n, 1]:.3f}" for c in COMPETITORS[1:]]
-            print(f"{n:>5} " + "   ".join(f"{c} comp: {cell}" for c, cell in zip(COMPETITORS[1:], cells)))
+            print(
+                f"{n:>5} "
+                + "   ".join(
+                    f"{c} comp: {cell}" for c, cell in zip(COMPETITORS[1:], cells, strict=True)
+                )
+            )
     print("targets: x idle 1 <= 1.3, x idle 2 <= 2.5, idle/-1 <= 1.05, idle/1 <= 1 at N = 800\n")
 
 
@@ -295,10 +310,12 @@ def table_gridsearch(args):
     n_candidates = len(grid["hebbiankernelsimilaritymatching__n_components"]) * len(
         grid["hebbiankernelsimilaritymatching__gamma"]
     )
-    print(f"Table gridsearch: GridSearchCV over {n_candidates} candidates x 3 folds, "
-          f"Pipeline(StandardScaler, HebbianKernelSimilarityMatching(max_iter="
-          f"{args.max_iter * 5}), LogisticRegression) on {len(X)} digits; seconds per "
-          "round (the first n_jobs=2 round starts joblib's workers)")  # fmt: skip
+    print(
+        f"Table gridsearch: GridSearchCV over {n_candidates} candidates x 3 folds, "
+        f"Pipeline(StandardScaler, HebbianKernelSimilarityMatching(max_iter="
+        f"{args.max_iter * 5}), LogisticRegression) on {len(X)} digits; seconds per "
+        "round (the first n_jobs=2 round starts joblib's workers)"
+    )
     times = {1: [], 2: []}
     for _ in range(args.rounds):
         for jobs in (1, 2):
@@ -308,11 +325,15 @@ def table_gridsearch(args):
             times[jobs].append(time.perf_counter() - start)
     for jobs in (1, 2):
         print(f"n_jobs={jobs}: " + " ".join(f"{t:.2f}" for t in times[jobs]))
-    print(f"n_jobs=1 / n_jobs=2 (medians): "
-          f"{statistics.median(times[1]) / statistics.median(times[2]):.2f}")  # fmt: skip
+    print(
+        f"n_jobs=1 / n_jobs=2 (medians): "
+        f"{statistics.median(times[1]) / statistics.median(times[2]):.2f}"
+    )
     seen = Parallel(n_jobs=2)(delayed(_worker_threads)(i) for i in range(4))
-    print(f"threads allowed in joblib's workers (n_jobs=2): {sorted(set(seen))}; "
-          f"in this process: {allowed_threads()}\n")  # fmt: skip
+    print(
+        f"threads allowed in joblib's workers (n_jobs=2): {sorted(set(seen))}; "
+        f"in this process: {allowed_threads()}\n"
+    )
 
 
 # --------------------------------------------------------------------- main
@@ -322,20 +343,28 @@ def table_main(args):
     command = [sys.executable, "-m", "sklearn_ksm", "compare"]
     if args.quick:
         command.append("--quick")
-    print(f"Table main: wall seconds of `{' '.join(command[1:])}`, idle and beside one "
-          f"CPU-bound process ({args.main_rounds} round(s))")  # fmt: skip
+    print(
+        f"Table main: wall seconds of `{' '.join(command[1:])}`, idle and beside one "
+        f"CPU-bound process ({args.main_rounds} round(s))"
+    )
     times = {0: [], 1: []}
     with tempfile.TemporaryDirectory() as out:
         for _ in range(args.main_rounds):
             for count in (0, 1):
                 with competitors(count):
                     start = time.perf_counter()
-                    subprocess.run(command + ["--output-dir", out], check=True,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                    subprocess.run(
+                        command + ["--output-dir", out],
+                        check=True,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
                     times[count].append(time.perf_counter() - start)
     idle, busy = (statistics.median(times[c]) for c in (0, 1))
-    print(f"idle {idle:.1f} s, beside one competitor {busy:.1f} s, ratio {busy / idle:.2f} "
-          "(target <= 1.5)\n")
+    print(
+        f"idle {idle:.1f} s, beside one competitor {busy:.1f} s, ratio {busy / idle:.2f} "
+        "(target <= 1.5)\n"
+    )
 
 
 # --------------------------------------------------------------------- main
@@ -344,9 +373,11 @@ def table_main(args):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--tables", nargs="+", default=["probe", "crossover", "contention", "gridsearch"],
+        "--tables",
+        nargs="+",
+        default=["probe", "crossover", "contention", "gridsearch"],
         choices=["probe", "crossover", "contention", "gridsearch", "main"],
-    )  # fmt: skip
+    )
     parser.add_argument("--quick", action="store_true", help="one round, fewer rows, max_iter=1")
     parser.add_argument("--rounds", type=int, default=None, help="default 3 (quick: 1)")
     parser.add_argument("--max-iter", type=int, default=None, help="default 2 (quick: 1)")
@@ -354,10 +385,11 @@ def parse_args(argv=None):
     parser.add_argument("--digits-rows", type=int, default=900)
     parser.add_argument("--main-rounds", type=int, default=1)
     parser.add_argument(
-        "--all-policies", action="store_true",
+        "--all-policies",
+        action="store_true",
         help="also time n_jobs=-1 and n_jobs=1 beside the competitors (slow: the first "
         "oversubscribes the cores)",
-    )  # fmt: skip
+    )
     parser.add_argument("--probe-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 3)
@@ -367,6 +399,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    sys.stdout.reconfigure(line_buffering=True)  # tables appear as they are measured
     args = parse_args(argv)
     if args.probe_worker:
         probe_worker()

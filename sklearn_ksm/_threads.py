@@ -9,23 +9,25 @@ caller's settings (``torch.get_num_threads()``, threadpoolctl's
 
 The policy (``n_jobs=None``): work on matrices of order below
 :data:`THREADS_MIN_SIZE` runs on one thread, since a second thread saves
-nothing on such small products and, when the cores are shared, every parallel
-region waits for a descheduled thread (on a loaded 2-core machine a default
-fit at N = 64 took 34 times longer with torch's 2 threads than with one).
-Larger work gets the cores that are idle at the start of the call, never more
-than the caller allows (``OMP_NUM_THREADS``, ``torch.set_num_threads``, an
+little on such small products and, when the cores are shared, every parallel
+region waits for a descheduled thread (on the project's 2-core machine at
+load average 8, a fit at N = 64 took 7.8 s on torch's default two threads
+against 0.16 s on one; ``benchmarks/bench_contention.py --quick``). Larger
+work gets the cores that are idle at the start of the call, never more than
+the caller allows (``OMP_NUM_THREADS``, ``torch.set_num_threads``, an
 enclosing ``threadpoolctl.threadpool_limits``, or joblib's limit in the
 worker processes of ``GridSearchCV(n_jobs=...)``).
 
-torch's pool is not governed by threadpoolctl alone (measured with torch
-2.13, benchmarks/bench_contention.py ``--tables probe``): threadpoolctl sets
-the OpenMP thread count of torch's libgomp, which torch's own parallel loops
-follow, but the MKL linked into torch follows its thread-local setting once
-anything has called ``torch.set_num_threads`` (e.g. exp, Cholesky and eigh
-kept two busy threads under ``threadpool_limits(1)``). So the limit sets that
-MKL setting too, and restores it. ``torch.set_num_threads`` itself is never
-called: it would leave MKL's thread-local count behind, after which an
-outer ``threadpool_limits`` no longer limits torch's MKL.
+threadpoolctl alone does not govern torch's pool (torch 2.13,
+``benchmarks/bench_contention.py --tables probe``): it sets the OpenMP thread
+count of torch's libgomp, which torch's parallel loops and, by default, the
+MKL inside torch follow; but once anything has called
+``torch.set_num_threads``, that MKL follows its own thread-local count, and
+matrix products, Cholesky, eigh, exp and cdist kept two busy threads under
+``threadpool_limits(1)``. So the limit sets that MKL count too, and restores
+it. ``torch.set_num_threads`` itself is never called: it leaves MKL's
+thread-local count behind, after which an outer ``threadpool_limits`` no
+longer limits torch's MKL.
 """
 
 import contextlib
@@ -38,11 +40,15 @@ from threadpoolctl import ThreadpoolController
 
 # Order of the largest matrix (the number of output neurons N of a network,
 # of samples of a dense kernel PCA, of landmarks of a Nystroem map) from which
-# the package's default uses more than one thread. Chosen by
-# benchmarks/bench_contention.py --tables crossover: a default fit ran no
-# faster on two threads than on one below N = 200 (half moons and the MNIST
-# sample, batch 64), and up to 1.3 times faster from N = 400 (provisional:
-# measured on a loaded 2-core machine; re-run on a quiet one).
+# the package's default uses more than one thread. Provisional, to be set
+# from ``python benchmarks/bench_contention.py --tables crossover`` on a quiet
+# machine (on the project's 2-core machine at load average 8, two threads
+# lost at every N from 16 to 800). It lies between N = 200, where a step's
+# N^3 factorisations cost 1/64 of those at N = 800 and the per-call overheads
+# of small kernels weigh more, and N = 800, where the factorisations dominate
+# the step and a second thread paid on the idle machine: fit at
+# (M, N) = (400, 800) ran 186 steps/s on two threads against 144 on one
+# (doc/benchmarks.rst, table 1, the anti-Hebbian step).
 THREADS_MIN_SIZE = 256
 
 
