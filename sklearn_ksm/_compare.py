@@ -202,7 +202,7 @@ class _Task:
 
 
 def _tasks(comparison):
-    """The comparison's fits as independent tasks, the longest first.
+    """The comparison's fits as independent tasks.
 
     Kernel PCA is one task (one decomposition at the largest N serves every
     N); the network-based methods share a task per (N, seed); every other
@@ -403,12 +403,13 @@ class _Progress:
         self.costs[key] = self.costs.get(key, 0) + task.cost
         for message in outcome.failures:
             _progress(message)
-        elapsed = time.perf_counter() - self.start
+        elapsed, left = time.perf_counter() - self.start, self._left()
         for row in outcome.rows:
             self.done += 1
-            status = f"{self.done}/{self.n_fits} fits, {_duration(elapsed)}, "
-            status += f"{self.done / elapsed:.2f} fits/s"
-            left = self._left()
+            rate = self.done / elapsed
+            status = f"{self.done}/{self.n_fits} fits, {_duration(elapsed)}, " + (
+                f"{rate:.2f} fits/s" if rate >= 0.1 else f"{60 * rate:.2f} fits/min"
+            )
             if left is not None:
                 status += f", about {_duration(left)} left"
             _progress(
