@@ -344,7 +344,7 @@ def table_main(args):
     if args.quick:
         command.append("--quick")
     print(
-        f"Table main: wall seconds of `{' '.join(command[1:])}`, idle and beside one "
+        f"Table main: wall seconds of `python {' '.join(command[1:])}`, idle and beside one "
         f"CPU-bound process ({args.main_rounds} round(s))"
     )
     times = {0: [], 1: []}

@@ -104,14 +104,16 @@ def build_parser():
     compare.add_argument(
         "--jobs",
         type=_integer(1),
-        help="fits run at once, in worker processes of one thread each (default: the "
-        "usable cores on the CPU, 1 on a CUDA device); the results do not depend on it",
+        help="fits run at once, by this process and JOBS - 1 worker processes, one thread "
+        "each (default: the usable cores on the CPU, 1 on a CUDA device); the results do "
+        "not depend on it",
     )
     compare.add_argument("--output-dir", type=pathlib.Path, default=pathlib.Path("compare_output"))
     compare.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     compare.add_argument(
         "--quick", action="store_true", help="small run for CI: N in {4, 16}, one seed, 100 passes"
     )
+    compare.set_defaults(subparser=compare)  # reports the errors found after parsing
     return parser
 
 
@@ -160,9 +162,8 @@ def _settings(parser, args):
     return data, kernel, jobs
 
 
-def compare(args, parser=None, argv=None):
-    parser = parser or build_parser()
-    data, kernel, jobs = _settings(parser, args)
+def compare(args, argv=None):
+    data, kernel, jobs = _settings(args.subparser, args)
     methods = tuple(args.methods)
     if kernel["kernel"] != "rbf" and "rff" in methods:
         methods = tuple(m for m in methods if m != "rff")  # random Fourier features: rbf only
@@ -219,9 +220,8 @@ def compare(args, parser=None, argv=None):
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return compare(args, parser, argv)
+    args = build_parser().parse_args(argv)
+    return compare(args, argv)
 
 
 if __name__ == "__main__":
