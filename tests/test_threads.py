@@ -162,3 +162,51 @@ def test_runnable_threads_of_other_processes_are_counted():
         busy.wait()
     # the spinning process is runnable at every instant
     assert min(counts) >= 1
+
+
+PROBE = """
+import os, time, torch
+from threadpoolctl import threadpool_limits
+from sklearn_ksm._threads import thread_limit
+
+def busy_threads(operation, seconds=1.0):
+    def cpu():
+        out = {}
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            out[task] = int(fields[11]) + int(fields[12])
+        return out
+    operation()
+    before, start = cpu(), time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        operation()
+    after = cpu()
+    used = [after[t] - before.get(t, 0) for t in after]
+    return sum(u >= 0.2 * max(used) for u in used)
+
+S = torch.randn(600, 600, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+S = S @ S.T + 600 * torch.eye(600, dtype=torch.float64)
+factorise = lambda: torch.linalg.cholesky(S)
+torch.set_num_threads(torch.get_num_threads())  # as any torch user may have done
+with threadpool_limits(limits=1):
+    print(busy_threads(factorise))
+with thread_limit(1):
+    print(busy_threads(factorise))
+print(busy_threads(factorise))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.skipif(_threads.allowed_threads() < 2, reason="needs two threads to tell apart")
+def test_limit_holds_for_torch_mkl_after_set_num_threads():
+    # After torch.set_num_threads, torch's MKL keeps its own thread-local
+    # count, which threadpoolctl's limit does not reach; thread_limit does.
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=True
+    )
+    under_threadpoolctl, under_package, after = map(int, completed.stdout.split())
+    if after < 2:
+        pytest.skip("this torch build factorises on one thread even without a limit")
+    assert under_package == 1
+    # (with torch 2.13's MKL build, under_threadpoolctl is 2: the reason for thread_limit)
