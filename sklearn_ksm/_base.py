@@ -37,6 +37,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._device import array_namespace, host_array, numpy_dtype, resolve_device, to_numpy, to_tensor
 from ._doc_link import DocLinkMixin
 from ._solver import TrainingDivergedError, tensors_of, train
+from ._threads import thread_policy
 
 FLOAT_DTYPES = [np.float64, np.float32]
 
@@ -68,6 +69,10 @@ def _same(a, b):
         return bool(a == b)
     except (TypeError, ValueError):
         return a is b
+
+# fit, partial_fit and transform run under the package's thread policy, sized
+# by the order of the lateral weights (N x N)
+_by_network_size = thread_policy(lambda estimator, X: estimator.n_components)
 
 
 def _major(version):
@@ -124,6 +129,7 @@ class NetworkEstimatorMixin(DocLinkMixin):
 
     # ------------------------------------------------------------ training
 
+    @_by_network_size
     def _fit_network(self, X):
         with self._transaction():
             X = validate_data(self, host_array(X), dtype=FLOAT_DTYPES, reset=True)
@@ -142,6 +148,7 @@ class NetworkEstimatorMixin(DocLinkMixin):
     def _finish_fit(self, X, device, result):
         """Hook run at the end of ``fit`` (not ``partial_fit``); no-op here."""
 
+    @_by_network_size
     def _partial_fit_network(self, X):
         first_call = not hasattr(self, self._state_attributes[0])
         with self._transaction():
@@ -375,6 +382,7 @@ class NetworkEstimatorMixin(DocLinkMixin):
     def _prepare_response(self, state):
         return state
 
+    @_by_network_size
     def _transform_validated(self, X):
         """The network output for validated rows: a NumPy array, or a tensor for a tensor.
 

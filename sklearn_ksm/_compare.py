@@ -9,9 +9,13 @@ the table, saves it (CSV and JSON) and draws the paper's figures.
 import csv
 import json
 import math
+import multiprocessing
 import sys
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -20,6 +24,7 @@ from sklearn.kernel_approximation import RBFSampler
 from sklearn.metrics import adjusted_rand_score
 
 from ._hebbian import HebbianKernelSimilarityMatching
+from ._threads import thread_limit
 from .baselines import KernelNystroem, UncenteredKernelPCA
 from .kernels import make_kernel
 from .metrics import kernel_approximation_error, similarity_samples
@@ -177,29 +182,281 @@ class _Runner:
         return self.networks[n, seed]
 
 
-def run_comparison(data, comparison, *, device="cpu"):
-    """Fit every method for every N and seed; fill ``comparison.rows``."""
-    runner = _Runner(data, comparison, device)
+# Methods that reuse the network fitted for the same N and seed: they run in
+# the network's task.
+NETWORK_METHODS = ("network", "nystroem_network")
+
+
+@dataclass(frozen=True)
+class _Task:
+    """Fits that run together in one worker: ``methods`` at each of ``ns``, one seed."""
+
+    methods: tuple
+    ns: tuple
+    seed: int
+
+    @property
+    def cost(self):
+        """Relative cost, for the order of the tasks and the ETA: grows with N."""
+        return sum(n + 32 for n in self.ns)
+
+
+def _tasks(comparison):
+    """The comparison's fits as independent tasks.
+
+    Kernel PCA is one task (one decomposition at the largest N serves every
+    N); the network-based methods share a task per (N, seed); every other
+    fit is a task of its own.
+    """
+    network = tuple(m for m in comparison.methods if m in NETWORK_METHODS)
+    tasks = []
+    if "optimal" in comparison.methods:
+        tasks.append(_Task(("optimal",), tuple(comparison.n_components), comparison.seeds[0]))
+    for n in sorted(comparison.n_components, reverse=True):
+        for seed in comparison.seeds:
+            if network:
+                tasks.append(_Task(network, (n,), seed))
+            for method in comparison.methods:
+                if method != "optimal" and method not in NETWORK_METHODS:
+                    tasks.append(_Task((method,), (n,), seed))
+    return tasks
+
+
+def _row_order(comparison):
+    """The order of ``comparison.rows``: N, then method, then seed (the table's)."""
     for n in comparison.n_components:
         for method in comparison.methods:
-            seeds = comparison.seeds[:1] if method == "optimal" else comparison.seeds
-            for seed in seeds:
+            for seed in comparison.seeds[:1] if method == "optimal" else comparison.seeds:
+                yield method, n, seed
+
+
+class _Outcome(NamedTuple):
+    rows: list
+    failures: list  # messages
+    networks: dict  # (N, seed) -> (network, Y, seconds), first seed only
+    optimal: tuple  # (UncenteredKernelPCA, Y, seconds) or None
+    seconds: float  # wall time of the task, errors included
+
+
+def _run_task(runner, task):
+    """Fit a task's methods on one thread; return its rows and what the figures need.
+
+    One thread per fit makes the results independent of how many tasks run
+    at once, and lets parallel tasks use the cores without oversubscribing.
+    """
+    rows, failures = [], []
+    start = time.perf_counter()
+    with thread_limit(1):
+        for method in task.methods:
+            for n in task.ns:
                 try:
-                    Y, seconds = runner.fit(method, n, seed)
+                    Y, seconds = runner.fit(method, n, task.seed)
                     error = runner.error(Y)
                 except (FloatingPointError, ValueError) as exc:  # a diverged network
-                    _progress(f"N={n} seed={seed} {method}: failed ({exc})")
+                    failures.append(f"N={n} seed={task.seed} {method}: failed ({exc})")
                     error, seconds = float("nan"), float("nan")
-                comparison.rows.append(
+                rows.append(
                     {
                         "method": method,
                         "n_components": n,
-                        "seed": seed,
+                        "seed": task.seed,
                         "error": error,
                         "fit_seconds": seconds,
                     }
                 )
-                _progress(f"N={n} seed={seed} {method}: error {error:.4f} ({seconds:.2f} s)")
+    # the figures use the networks of the first seed and the kernel PCA features
+    networks = {key: runner.networks.pop(key) for key in list(runner.networks)}
+    first_seed = runner.comparison.seeds[0]
+    networks = {key: value for key, value in networks.items() if key[1] == first_seed}
+    optimal = None
+    if runner._optimal is not None:
+        optimal = (runner._optimal, runner._optimal_Y, runner._optimal_seconds)
+        runner._optimal = None
+    return _Outcome(rows, failures, networks, optimal, time.perf_counter() - start)
+
+
+# The runner of a worker process, built once by _start_worker.
+_WORKER_RUNNER = None
+
+
+def _start_worker(data, comparison, device):
+    global _WORKER_RUNNER
+    _WORKER_RUNNER = _Runner(data, comparison, device)
+
+
+def _run_task_in_worker(task):
+    return _run_task(_WORKER_RUNNER, task)
+
+
+# Whether the comparison's own process runs tasks beside its workers (the
+# tests turn it off to check the workers' results).
+PARENT_RUNS_TASKS = True
+
+
+def _worker_ready():
+    """A no-op task: its result tells the parent that a worker has started."""
+
+
+def _execute(tasks, data, comparison, device, jobs, record):
+    """Run ``tasks`` on ``jobs`` processes; call ``record(task, outcome)`` as each ends.
+
+    This process runs tasks from the first moment, while ``jobs - 1`` worker
+    processes start (spawned: a forked child of a process whose OpenMP pool
+    has run can hang; each imports torch, seconds). A worker gets a task once
+    it has started, so a short comparison does not wait for them, and they
+    are stopped when the last task ends. Tasks are taken longest first.
+    ``record`` runs under a lock, in this thread or the pool's result thread.
+    """
+    queue, lock = deque(tasks), threading.Lock()
+    pending, failures = [0], []
+    runner = _Runner(data, comparison, device)
+
+    def run_here():
+        with lock:
+            task = queue.popleft() if queue and not failures else None
+        if task is None:
+            return False
+        outcome = _run_task(runner, task)
+        with lock:
+            record(task, outcome)
+        return True
+
+    if jobs == 1:
+        while run_here():
+            pass
+        return
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(jobs - 1, _start_worker, (data, comparison, device))
+
+    def submit():  # called with the lock held
+        if queue and not failures:
+            task = queue.popleft()
+            pending[0] += 1
+            pool.apply_async(
+                _run_task_in_worker, (task,), callback=lambda outcome: finished(task, outcome),
+                error_callback=failed,
+            )  # fmt: skip
+
+    def finished(task, outcome):
+        with lock:
+            pending[0] -= 1
+            record(task, outcome)
+            submit()
+
+    def failed(exc):
+        with lock:
+            pending[0] -= 1
+            failures.append(exc)
+
+    def ready(_):
+        with lock:
+            submit()
+
+    try:
+        for _ in range(jobs - 1):
+            pool.apply_async(_worker_ready, callback=ready)
+        while PARENT_RUNS_TASKS and run_here():
+            pass
+        while True:  # the workers' last tasks
+            with lock:
+                if (not queue and not pending[0]) or failures:
+                    break
+            time.sleep(0.05)
+        if failures:
+            raise failures[0]
+    finally:
+        pool.terminate()  # also the workers still starting
+        pool.join()
+
+
+def _duration(seconds):
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+class _Progress:
+    """Progress lines with the rate and the estimated time left.
+
+    The time left is the remaining tasks' cost (:attr:`_Task.cost`) times the
+    seconds per unit of cost measured so far for each method (all methods'
+    when a method has not finished a task yet), divided by the workers.
+    """
+
+    def __init__(self, tasks, n_fits, jobs):
+        self.remaining = list(tasks)
+        self.n_fits, self.done, self.jobs = n_fits, 0, jobs
+        self.seconds, self.costs = {}, {}
+        self.start = time.perf_counter()
+
+    def _left(self):
+        rates = {m: self.seconds[m] / self.costs[m] for m in self.seconds if self.costs[m]}
+        if not rates or not self.remaining:
+            return None
+        mean = sum(self.seconds.values()) / sum(self.costs.values())
+        total = sum(t.cost * rates.get(t.methods[0], mean) for t in self.remaining)
+        return total / min(self.jobs, len(self.remaining))
+
+    def update(self, task, outcome):
+        self.remaining.remove(task)
+        key = task.methods[0]
+        self.seconds[key] = self.seconds.get(key, 0.0) + outcome.seconds
+        self.costs[key] = self.costs.get(key, 0) + task.cost
+        for message in outcome.failures:
+            _progress(message)
+        elapsed, left = time.perf_counter() - self.start, self._left()
+        for row in outcome.rows:
+            self.done += 1
+            rate = self.done / elapsed
+            status = f"{self.done}/{self.n_fits} fits, {_duration(elapsed)}, " + (
+                f"{rate:.2f} fits/s" if rate >= 0.1 else f"{60 * rate:.2f} fits/min"
+            )
+            if left is not None:
+                status += f", about {_duration(left)} left"
+            _progress(
+                f"N={row['n_components']} seed={row['seed']} {row['method']}: error "
+                f"{row['error']:.4f} ({row['fit_seconds']:.2f} s)  [{status}]"
+            )
+
+
+def run_comparison(data, comparison, *, device="cpu", jobs=1):
+    """Fit every method for every N and seed; fill ``comparison.rows``.
+
+    Independent fits run in ``jobs`` worker processes with one thread each
+    (in this process when ``jobs`` is 1), so that a comparison uses the
+    machine's cores without competing thread pools, and its results do not
+    depend on ``jobs``. Progress lines go to stderr.
+
+    Returns
+    -------
+    runner : _Runner
+        Holds the fitted networks of the first seed and the kernel PCA
+        features, for the figures.
+    """
+    tasks = sorted(_tasks(comparison), key=lambda task: -task.cost)
+    order = list(_row_order(comparison))
+    jobs = max(1, min(jobs, len(tasks)))
+    _progress(
+        f"{len(order)} fits in {len(tasks)} tasks, "
+        + (
+            "in this process"
+            if jobs == 1
+            else f"in this process and {jobs - 1} worker" + "s" * (jobs > 2)
+        )
+        + ", one thread each"
+    )
+    runner = _Runner(data, comparison, device)
+    progress = _Progress(tasks, len(order), jobs)
+    results = {}
+
+    def record(task, outcome):
+        results.update({(r["method"], r["n_components"], r["seed"]): r for r in outcome.rows})
+        runner.networks.update(outcome.networks)
+        if outcome.optimal is not None:
+            runner._optimal, runner._optimal_Y, runner._optimal_seconds = outcome.optimal
+        progress.update(task, outcome)
+
+    _execute(tasks, data, comparison, device, jobs, record)
+    comparison.rows.extend(results[key] for key in order)
     return runner
 
 
@@ -252,6 +509,10 @@ def clustering_scores(data, runner, n, seed, random_state=0):
 
 
 def save_results(comparison, directory):
+    """Write ``results.csv`` (a row per fit; ``nan`` for a failed one) and ``summary.json``.
+
+    The JSON is strict: a failed fit's error is ``null``.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, ["method", "n_components", "seed", "error", "fit_seconds"])
@@ -267,7 +528,18 @@ def save_results(comparison, directory):
         **comparison.extras,
     }
     with open(directory / "summary.json", "w") as f:
-        json.dump(summary, f, indent=2)
+        json.dump(_strict_json(summary), f, indent=2, allow_nan=False)
+
+
+def _strict_json(value):
+    """``value`` with every non-finite float (a failed fit's NaN) as None: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 # ------------------------------------------------------------------ figures
@@ -384,24 +656,37 @@ def plot_clustering(data, labels, scores, n, path):
 
 
 def draw_figures(data, runner, comparison, directory):
+    """Draw the figures (on one thread: the results must not depend on the load)."""
+    with thread_limit(1):
+        return _draw_figures(data, runner, comparison, directory)
+
+
+def _draw_figures(data, runner, comparison, directory):
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never open windows
     directory.mkdir(parents=True, exist_ok=True)
     written = [directory / "error_vs_n.png"]
+    _progress(f"drawing {written[-1].name}")
     plot_error_vs_n(comparison, written[0])
     if "network" not in comparison.methods:
         return written
     seed = comparison.seeds[0]
     n = 16 if 16 in comparison.n_components else max(comparison.n_components)
     written.append(directory / "similarities.png")
+    _progress(f"drawing {written[-1].name} (N = {n}, seed {seed})")
     plot_similarities(data, runner, n, seed, written[-1])
     if data.X.shape[1] == 2:
         written += [directory / "features_and_tuning.png", directory / "learned_features.png"]
+        _progress(f"drawing {written[-2].name} and {written[-1].name}")
         plot_features_and_tuning(data, runner, n, seed, written[-2])
         plot_learned_features(data, runner, seed, written[-1])
+        start = time.perf_counter()
+        _progress(f"clustering: 2-means with 100 inits on x, y (N = {n}) and y / |y|")
         scores, labels = clustering_scores(data, runner, n, seed)
+        _progress(f"clustering done ({time.perf_counter() - start:.1f} s)")
         comparison.extras["clustering_adjusted_rand_index"] = {"n_components": n, **scores}
         written.append(directory / "clustering.png")
+        _progress(f"drawing {written[-1].name}")
         plot_clustering(data, labels, scores, n, written[-1])
     return written

@@ -21,6 +21,7 @@ from . import _gda, _lateral
 from ._base import FLOAT_DTYPES, TRANSFORM_BLOCK, NetworkEstimatorMixin
 from ._device import host_array, resolve_device, to_numpy, to_tensor
 from ._solver import CHECK_EVERY, PlateauMonitor, Schedule
+from ._threads import thread_policy
 from ._validation import IntegerInterval, available_memory, format_bytes
 from .kernels import KERNEL_NAMES, PSD_CHECK_ROWS, CallableKernel, estimator_kernel
 from .metrics import kernel_approximation_error, score_subsample
@@ -214,6 +215,15 @@ class HebbianKernelSimilarityMatching(
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
         ``"cuda:<index>"``. A fitted model used where its CUDA device is
         missing falls back to the CPU with a warning.
+    n_jobs : int, default=None
+        CPU threads of ``fit``, ``partial_fit``, ``transform`` and ``score``
+        (torch's, OpenMP's and BLAS's, for the call only). ``None``: one
+        thread below ``n_components=256``, where a second one saves nothing
+        and slows everything on a busy machine, and above it the cores idle
+        at the start of the call. An int: that many threads (``-1``: all
+        usable cores). Never more than an enclosing
+        ``threadpoolctl.threadpool_limits``, ``OMP_NUM_THREADS`` or joblib's
+        worker limit allow. See the user guide, "Threads and busy machines".
     random_state : int, RandomState instance or None, default=None
         Seeds the initial landmarks and the order of the minibatches (through
         a local ``torch.Generator``; no global state is touched).
@@ -345,6 +355,11 @@ class HebbianKernelSimilarityMatching(
         "init": [StrOptions({"kmeans++", "random", "sample"}), "array-like"],
         "inference": [StrOptions({"solve", "dynamics"})],
         "device": [str],
+        "n_jobs": [
+            IntegerInterval(1, None, closed="left"),
+            IntegerInterval(None, -1, closed="right"),
+            None,
+        ],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -373,6 +388,7 @@ class HebbianKernelSimilarityMatching(
         init="kmeans++",
         inference="solve",
         device="auto",
+        n_jobs=None,
         random_state=None,
         verbose=0,
     ):
@@ -397,6 +413,7 @@ class HebbianKernelSimilarityMatching(
         self.init = init
         self.inference = inference
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -799,6 +816,7 @@ class HebbianKernelSimilarityMatching(
         readout = KernelNystroem(kernel=self.kernel_, landmarks=self.components_)
         return readout.fit(self.components_)
 
+    @thread_policy(lambda estimator, X: estimator.n_components)
     def score(self, X, y=None):
         """Minus the relative kernel approximation error of the output on ``X``.
 

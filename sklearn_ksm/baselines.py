@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._device import host_array, resolve_device, to_tensor
 from ._doc_link import DocLinkMixin
+from ._threads import n_rows, thread_policy
 from .kernels import KERNEL_NAMES, estimator_kernel
 
 __all__ = ["UncenteredKernelPCA", "KernelNystroem"]
@@ -180,6 +181,7 @@ class UncenteredKernelPCA(
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @thread_policy(lambda estimator, X: n_rows(X))  # the n x n kernel matrix
     def fit(self, X, y=None):
         """Eigendecompose the kernel matrix of ``X``.
 
@@ -247,6 +249,7 @@ class UncenteredKernelPCA(
         self.fit(X)
         return self.eigenvectors_ * np.sqrt(self.eigenvalues_)
 
+    @thread_policy(lambda estimator, X: n_rows(getattr(estimator, "X_fit_", ())))
     def transform(self, X):
         """Nystroem extension ``K(X, X_train) V_N Lambda_N^{-1/2}``.
 
@@ -365,6 +368,7 @@ default="uniform"
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @thread_policy(lambda estimator, X: estimator.n_components)  # the landmarks' kernel
     def fit(self, X, y=None):
         """Choose the landmarks and fit the Nystroem map on them.
 
@@ -437,6 +441,7 @@ default="uniform"
     def _n_features_out(self):
         return self.landmarks_.shape[0]
 
+    @thread_policy(lambda estimator, X: n_rows(getattr(estimator, "landmarks_", ())))
     def transform(self, X):
         """Nystroem features of ``X``.
 
