@@ -308,9 +308,7 @@ def sample_landmarks(X, n_landmarks, method, *, kernel=None, random_state=None):
             raise ValueError('method="rpcholesky" needs the kernel.')
         landmarks = X[randomly_pivoted_cholesky(X, n, kernel, random_state=rng).pivots]
     else:
-        raise ValueError(
-            f"Unknown landmark method {method!r}; expected one of {LANDMARK_METHODS}."
-        )
+        raise ValueError(f"Unknown landmark method {method!r}; expected one of {LANDMARK_METHODS}.")
     if n < n_landmarks:
         landmarks = np.vstack([landmarks, X[rng.randint(X.shape[0], size=n_landmarks - n)]])
     return landmarks
