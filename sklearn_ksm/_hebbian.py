@@ -261,7 +261,8 @@ array-like of shape (n_components, n_features), default="kmeans++"
     References
     ----------
     .. [1] Luther, K. & Seung, H. S. "Kernel similarity matching with Hebbian
-       neural networks" (ICLR 2022 submission).
+       neural networks." Advances in Neural Information Processing Systems 35
+       (NeurIPS 2022). Equation numbers follow its ICLR 2022 submission.
 
     Examples
     --------
