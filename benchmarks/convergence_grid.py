@@ -545,7 +545,10 @@ def format_table(rows):
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=tuple(GRIDS), default=DEFAULT_DATASETS)
-    parser.add_argument("--procedures", nargs="+", choices=PROCEDURES, default=DEFAULT_PROCEDURES)
+    parser.add_argument(
+        "--procedures", nargs="*", choices=PROCEDURES, default=DEFAULT_PROCEDURES,
+        help="network procedures (none: the baselines only)",
+    )  # fmt: skip
     parser.add_argument(
         "--baselines", nargs="*", choices=BASELINES, default=DEFAULT_BASELINES,
         help="landmark baselines and references to compute (bound: L-BFGS, slow on MNIST)",
