@@ -33,6 +33,7 @@ METHODS = (
     "optimal",
     "nystroem_uniform",
     "nystroem_kmeans",
+    "nystroem_rpcholesky",
     "rff",
     "network",
     "nystroem_network",
@@ -40,7 +41,8 @@ METHODS = (
 METHOD_LABELS = {
     "optimal": "kernel PCA (optimal)",
     "nystroem_uniform": "Nystroem uniform",
-    "nystroem_kmeans": "Nystroem KMeans",
+    "nystroem_kmeans": "Nystroem k-means++",
+    "nystroem_rpcholesky": "Nystroem RPCholesky",
     "rff": "random Fourier features",
     "network": "Hebbian network y",
     "nystroem_network": "Nystroem on learned W",
@@ -154,8 +156,8 @@ class _Runner:
                 self._optimal_Y = self._optimal.fit_transform(X)
                 self._optimal_seconds = time.perf_counter() - tic
             return self._optimal_Y[:, :n], self._optimal_seconds
-        if method in ("nystroem_uniform", "nystroem_kmeans"):
-            landmarks = method.split("_")[1]
+        if method in ("nystroem_uniform", "nystroem_kmeans", "nystroem_rpcholesky"):
+            landmarks = method.removeprefix("nystroem_")
             model = KernelNystroem(n, landmarks=landmarks, random_state=seed, **kernel)
             Y = model.fit_transform(X)
         elif method == "rff":

@@ -193,15 +193,21 @@ class HebbianKernelSimilarityMatching(
         consecutive steps without progress of the smoothed objective.
         ``None`` disables early stopping: ``fit`` runs all ``max_iter``
         passes on the fixed schedule.
-    init : {"kmeans++", "random", "sample"} or array-like of shape \
-(n_components, n_features), default="kmeans++"
+    init : {"kmeans++", "kmeans", "rpcholesky", "random", "sample"} or \
+array-like of shape (n_components, n_features), default="kmeans++"
         Initial landmarks ``W``. ``"kmeans++"``: training rows chosen by
-        k-means++ seeding (:func:`sklearn.cluster.kmeans_plusplus`; rows
-        drawn at random once ``n_components`` exceeds the number of rows);
+        k-means++ seeding (:func:`sklearn.cluster.kmeans_plusplus`);
+        ``"kmeans"``: the centres of scikit-learn's default
+        :class:`~sklearn.cluster.KMeans` (k-means++ seeding, then Lloyd's
+        iterations); ``"rpcholesky"``: training rows chosen by randomly
+        pivoted Cholesky on the kernel
+        (:func:`~sklearn_ksm.baselines.randomly_pivoted_cholesky`);
         ``"random"``: Gaussian with the per-feature mean and standard
         deviation of the training data (the paper's); ``"sample"``: randomly
-        chosen training rows; an array: used as given. Gains start at 1 and
-        lateral weights at the identity, as in the paper.
+        chosen training rows; an array: used as given. The samplers add
+        training rows drawn at random once ``n_components`` exceeds the
+        number of rows. Gains start at 1 and lateral weights at the
+        identity, as in the paper.
     inference : {"solve", "dynamics"}, default="solve"
         How the network output is computed: ``"solve"``, the closed form of
         Eq. 12 by a Cholesky solve; ``"dynamics"``, the recurrent network
@@ -305,7 +311,8 @@ class HebbianKernelSimilarityMatching(
     References
     ----------
     .. [1] Luther, K. & Seung, H. S. "Kernel similarity matching with Hebbian
-       neural networks" (ICLR 2022 submission).
+       neural networks." Advances in Neural Information Processing Systems 35
+       (NeurIPS 2022). Equation numbers follow its ICLR 2022 submission.
 
     Examples
     --------
@@ -352,7 +359,10 @@ class HebbianKernelSimilarityMatching(
         "max_iter": [IntegerInterval(1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_no_improvement": [IntegerInterval(1, None, closed="left"), None],
-        "init": [StrOptions({"kmeans++", "random", "sample"}), "array-like"],
+        "init": [
+            StrOptions({"kmeans++", "kmeans", "rpcholesky", "random", "sample"}),
+            "array-like",
+        ],
         "inference": [StrOptions({"solve", "dynamics"})],
         "device": [str],
         "n_jobs": [
@@ -594,6 +604,11 @@ class HebbianKernelSimilarityMatching(
         shape = (self.n_components, X.shape[1])
         if isinstance(self.init, str) and self.init == "kmeans++":
             W = _kmeans_plusplus(X, shape[0], generator)
+        elif isinstance(self.init, str) and self.init in ("kmeans", "rpcholesky"):
+            from .baselines import sample_landmarks  # baselines imports the metrics
+
+            seed = int(torch.randint(np.iinfo(np.int32).max, (1,), generator=generator))
+            W = sample_landmarks(X, shape[0], self.init, kernel=self.kernel_, random_state=seed)
         elif isinstance(self.init, str) and self.init == "sample":
             rows = torch.randint(X.shape[0], (shape[0],), generator=generator).numpy()
             W = np.array(X[rows], dtype=np.float64)

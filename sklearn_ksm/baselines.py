@@ -2,15 +2,20 @@
 
 - :class:`UncenteredKernelPCA`: the optimal rank-N approximation of the
   (uncentred) kernel matrix.
-- :class:`KernelNystroem`: the Nystroem map on uniformly sampled, KMeans or
-  given landmarks (e.g. a network's learned ``components_``), built on
-  scikit-learn's :class:`~sklearn.kernel_approximation.Nystroem`.
+- :class:`KernelNystroem`: the Nystroem map on uniformly sampled, k-means,
+  randomly pivoted Cholesky or given landmarks (e.g. a network's learned
+  ``components_``), built on scikit-learn's
+  :class:`~sklearn.kernel_approximation.Nystroem`.
+- :func:`randomly_pivoted_cholesky`: the landmark sampler of Chen, Epperly,
+  Tropp & Webber (accelerated, blocked), for any of the package's kernels.
 - Random Fourier features are scikit-learn's
   :class:`~sklearn.kernel_approximation.RBFSampler` itself.
 """
 
+import math
 import warnings
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -31,7 +36,12 @@ from ._doc_link import DocLinkMixin
 from ._threads import n_rows, thread_policy
 from .kernels import KERNEL_NAMES, estimator_kernel
 
-__all__ = ["UncenteredKernelPCA", "KernelNystroem"]
+__all__ = [
+    "UncenteredKernelPCA",
+    "KernelNystroem",
+    "randomly_pivoted_cholesky",
+    "sample_landmarks",
+]
 
 _KERNEL_CONSTRAINTS = {
     "kernel": [StrOptions(set(KERNEL_NAMES)), callable],
@@ -45,6 +55,9 @@ _KERNEL_CONSTRAINTS = {
 # matrix of 5000 rows is 200 MB, eigendecomposed in about 15 s on 2 cores),
 # so the MNIST 5k sample gets the exact optimum; beyond, the randomized one.
 DENSE_EIGEN_MAX_SAMPLES = 5000
+
+#: Landmark samplers of :func:`sample_landmarks` and :class:`KernelNystroem`.
+LANDMARK_METHODS = ("uniform", "kmeans", "kmeans_random", "rpcholesky")
 
 
 def blocked_kernel_matmul(kernel, X, Z, V, block_size=2048):
@@ -66,6 +79,243 @@ def randomized_eigh(matmul, n, n_components, *, n_oversamples, n_iter, generator
     eigenvalues, U = torch.linalg.eigh(Q.T @ matmul(Q))
     order = torch.argsort(eigenvalues, descending=True)[:n_components]
     return eigenvalues[order], Q @ U[:, order]
+
+
+# A residual diagonal entry below this fraction of the kernel's own diagonal
+# counts as zero: the residual is a difference of float64 sums of up to N
+# products (rounding about N * 1e-16, 1e-13 at N = 1000), so 1e-10 keeps a
+# thousandfold margin above rounding while dropping nothing a kernel
+# approximation error could show.
+RESIDUAL_RTOL = 1e-10
+
+
+class PivotedCholesky(NamedTuple):
+    """Result of :func:`randomly_pivoted_cholesky`.
+
+    Attributes
+    ----------
+    pivots : ndarray of shape (n_pivots,)
+        Indices of the chosen rows, in the order chosen.
+    factor : ndarray of shape (n_samples, n_pivots)
+        ``F`` with ``F F^T = K[:, S] K[S, S]^+ K[S, :]``, the Nystroem
+        approximation of ``K`` on the pivots ``S`` (columns of pivots added
+        after the residual vanished are zero).
+    residual : ndarray of shape (n_samples,)
+        Diagonal of the residual ``K - F F^T`` (entries below
+        ``RESIDUAL_RTOL`` times the kernel's diagonal are set to zero).
+    """
+
+    pivots: np.ndarray
+    factor: np.ndarray
+    residual: np.ndarray
+
+
+def _rejection_cholesky(H, proposal, floor, max_accept, uniforms):
+    """Accept block candidates as RPCholesky pivots by rejection sampling.
+
+    Candidate ``j`` was drawn with probability proportional to ``proposal[j]``
+    (the residual diagonal when the block was drawn); it is accepted with
+    probability ``H[j, j] / proposal[j]``, where ``H`` is its residual after the
+    candidates accepted before it, so each accepted pivot has the
+    distribution of a sequential RPCholesky pivot. ``H`` is overwritten by its
+    partial Cholesky factor; returns the accepted positions and ``chol(H[T, T])``.
+    """
+    accepted = []
+    for j in range(H.shape[0]):
+        pivot = H[j, j].item()
+        if not (pivot > floor[j] and uniforms[j] * proposal[j] < pivot):
+            continue  # a repeated candidate has residual ~0 and is always rejected
+        accepted.append(j)
+        H[j:, j] /= math.sqrt(pivot)
+        H[j + 1 :, j + 1 :] -= torch.outer(H[j + 1 :, j], H[j + 1 :, j])
+        if len(accepted) == max_accept:
+            break
+    return accepted, torch.tril(H[accepted][:, accepted])
+
+
+def randomly_pivoted_cholesky(X, n_pivots, kernel, *, block_size=None, random_state=None):
+    """Choose landmark rows of ``X`` by randomly pivoted Cholesky.
+
+    Randomly pivoted Cholesky (RPCholesky) builds a partial Cholesky
+    factorisation of the kernel matrix ``K`` of the rows of ``X``, choosing
+    each pivot at random with probability proportional to the diagonal of
+    the current residual ``K - F F^T``: rows that the chosen ones already
+    explain are rarely picked again. Its Nystroem approximation has a
+    near-optimal expected error, at the cost of about ``(N + 1) n`` kernel
+    evaluations and ``O(n N)`` memory (Chen, Epperly, Tropp & Webber).
+
+    This is the accelerated, blocked variant (Epperly, Tropp & Webber): a
+    block of candidates is drawn at once from the residual diagonal, then
+    accepted one by one by rejection sampling against their exact residual
+    (a ``block_size x block_size`` submatrix of ``K``), so the pivots have
+    the distribution of the sequential algorithm while the residual columns
+    are computed a block at a time.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Rows to choose from.
+    n_pivots : int
+        Number of rows to choose, ``1 <= n_pivots <= n_samples``.
+    kernel : Kernel
+        A positive semi-definite kernel of :mod:`sklearn_ksm.kernels`, e.g.
+        from :func:`~sklearn_ksm.kernels.make_kernel` (a callable kernel
+        included).
+    block_size : int, default=None
+        Candidates drawn per block; ``None`` means ``ceil(n_pivots / 10)``
+        (the authors' choice).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the sampling.
+
+    Returns
+    -------
+    result : PivotedCholesky
+        A named tuple ``(pivots, factor, residual)``: the chosen row indices
+        (n_pivots,) in the order chosen; ``F`` (n_samples, n_pivots) with
+        ``F F^T = K[:, S] K[S, S]^+ K[S, :]``, the Nystroem approximation on
+        the pivots ``S``; and the diagonal of ``K - F F^T`` (n_samples,).
+        If the residual vanishes (``K`` is reproduced to rounding, e.g. when
+        ``n_pivots`` exceeds the rank of ``K``), the remaining pivots are
+        distinct rows drawn uniformly from those not yet chosen.
+
+    See Also
+    --------
+    KernelNystroem : Nystroem map on these landmarks (``landmarks="rpcholesky"``).
+
+    References
+    ----------
+    .. [1] Chen, Y., Epperly, E. N., Tropp, J. A. & Webber, R. J. "Randomly
+       pivoted Cholesky: Practical approximation of a kernel matrix with few
+       entry evaluations." Communications on Pure and Applied Mathematics
+       (2025), doi:10.1002/cpa.22234.
+    .. [2] Epperly, E. N., Tropp, J. A. & Webber, R. J. "Embrace rejection:
+       Kernel matrix approximation by accelerated randomly pivoted
+       Cholesky." arXiv:2410.03969 (2024).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ksm.baselines import randomly_pivoted_cholesky
+    >>> from sklearn_ksm.kernels import RBFKernel
+    >>> X = np.random.RandomState(0).normal(size=(200, 2))
+    >>> result = randomly_pivoted_cholesky(X, 20, RBFKernel(gamma=0.5), random_state=0)
+    >>> result.pivots.shape, result.factor.shape
+    ((20,), (200, 20))
+    >>> bool(result.residual.sum() < 0.05 * len(X))  # under 5% of the trace of K left
+    True
+    """
+    Xt = to_tensor(check_array(X, dtype=np.float64, input_name="X"), "cpu")
+    n = Xt.shape[0]
+    if isinstance(n_pivots, bool) or not isinstance(n_pivots, Integral) or not 1 <= n_pivots <= n:
+        raise ValueError(f"n_pivots must be an integer in [1, n_samples={n}], got {n_pivots!r}.")
+    if block_size is None:
+        block_size = math.ceil(n_pivots / 10)
+    elif isinstance(block_size, bool) or not isinstance(block_size, Integral) or block_size < 1:
+        raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}.")
+    rng = check_random_state(random_state)
+    diagonal = kernel.diag(Xt)
+    if not (torch.isfinite(diagonal).all() and (diagonal >= 0).all()):
+        raise ValueError(
+            "The kernel's diagonal f(x, x) must be finite and non-negative (a positive "
+            "semi-definite kernel); got negative or non-finite values."
+        )
+    floor = RESIDUAL_RTOL * diagonal
+    residual = torch.where(diagonal > floor, diagonal, 0.0)
+    factor = Xt.new_zeros(n, n_pivots)
+    pivots = np.empty(n_pivots, dtype=np.intp)
+    count = 0
+    while count < n_pivots:
+        cumulative = np.cumsum(residual.numpy())
+        if not cumulative[-1] > 0:
+            break  # K is reproduced to rounding: further pivots add nothing
+        draws = rng.random_sample(block_size) * cumulative[-1]
+        candidates = torch.as_tensor(np.searchsorted(cumulative, draws, side="right"))
+        past = factor[candidates, :count]
+        H = kernel(Xt[candidates], Xt[candidates]) - past @ past.T
+        fresh = H.diagonal().clone()
+        accepted, chol = _rejection_cholesky(
+            H, residual[candidates].tolist(), floor[candidates].tolist(), n_pivots - count,
+            rng.random_sample(block_size).tolist(),
+        )  # fmt: skip
+        if not accepted:
+            # Recomputed residuals replace drifted ones, so no block is drawn
+            # forever from entries that are zero up to rounding.
+            residual[candidates] = torch.where(fresh > floor[candidates], fresh, 0.0)
+            continue
+        rows = candidates[accepted]
+        columns = kernel(Xt, Xt[rows]) - factor[:, :count] @ factor[rows, :count].T
+        new = torch.linalg.solve_triangular(chol, columns.T, upper=False).T
+        factor[:, count : count + len(rows)] = new
+        residual = residual - (new * new).sum(1)
+        residual[rows] = 0.0  # exactly explained; rounding must not re-draw them
+        residual = torch.where(residual > floor, residual, 0.0)
+        pivots[count : count + len(rows)] = rows.numpy()
+        count += len(rows)
+    if count < n_pivots:
+        unused = np.setdiff1d(np.arange(n), pivots[:count])
+        pivots[count:] = rng.choice(unused, n_pivots - count, replace=False)
+    return PivotedCholesky(pivots, factor.numpy(), residual.numpy())
+
+
+def sample_landmarks(X, n_landmarks, method, *, kernel=None, random_state=None):
+    """Landmarks for a Nystroem map or a network's initial ``W``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Training rows.
+    n_landmarks : int
+        Number of landmarks. Beyond ``n_samples``, the landmarks of
+        ``n_samples`` are followed by training rows drawn uniformly with
+        replacement.
+    method : {"uniform", "kmeans", "kmeans_random", "rpcholesky"}
+        ``"uniform"``: distinct training rows drawn uniformly (Williams &
+        Seeger); ``"kmeans"``: the centres of scikit-learn's default
+        :class:`~sklearn.cluster.KMeans` (k-means++ seeding, then Lloyd's
+        iterations; Zhang, Tsang & Kwok); ``"kmeans_random"``: a weaker
+        KMeans, one run of at most 100 Lloyd iterations from random rows;
+        ``"rpcholesky"``: rows chosen by :func:`randomly_pivoted_cholesky`
+        on ``kernel``.
+    kernel : Kernel, default=None
+        The kernel (needed by ``"rpcholesky"`` only).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the sampling.
+
+    Returns
+    -------
+    landmarks : ndarray of shape (n_landmarks, n_features)
+        The landmarks, float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ksm.baselines import sample_landmarks
+    >>> X = np.random.RandomState(0).normal(size=(100, 3))
+    >>> sample_landmarks(X, 5, "kmeans", random_state=0).shape
+    (5, 3)
+    """
+    X = check_array(X, dtype=np.float64, input_name="X")
+    rng = check_random_state(random_state)
+    n = min(n_landmarks, X.shape[0])
+    if method == "uniform":
+        landmarks = X[rng.permutation(X.shape[0])[:n]]
+    elif method == "kmeans":
+        landmarks = KMeans(n_clusters=n, random_state=rng).fit(X).cluster_centers_
+    elif method == "kmeans_random":
+        kmeans = KMeans(
+            n_clusters=n, init="random", n_init=1, max_iter=100, algorithm="lloyd",
+            random_state=rng,
+        )  # fmt: skip
+        landmarks = kmeans.fit(X).cluster_centers_
+    elif method == "rpcholesky":
+        if kernel is None:
+            raise ValueError('method="rpcholesky" needs the kernel.')
+        landmarks = X[randomly_pivoted_cholesky(X, n, kernel, random_state=rng).pivots]
+    else:
+        raise ValueError(f"Unknown landmark method {method!r}; expected one of {LANDMARK_METHODS}.")
+    if n < n_landmarks:
+        landmarks = np.vstack([landmarks, X[rng.randint(X.shape[0], size=n_landmarks - n)]])
+    return landmarks
 
 
 class UncenteredKernelPCA(
@@ -276,7 +526,7 @@ class UncenteredKernelPCA(
 class KernelNystroem(
     DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
-    """Nystroem kernel map on sampled, KMeans or given landmarks.
+    """Nystroem kernel map on sampled, k-means, RPCholesky or given landmarks.
 
     The map ``y(x) = K_LL^{-1/2} k(L, x)`` gives ``Y Y^T = K_XL K_LL^+ K_LX``.
     For the rbf, linear and poly kernels it is scikit-learn's
@@ -300,15 +550,21 @@ class KernelNystroem(
         poly constant term.
     kernel_params : dict, default=None
         Keyword arguments of a callable kernel.
-    landmarks : {"uniform", "kmeans"} or array-like of shape (n_landmarks, n_features), \
-default="uniform"
+    landmarks : {"uniform", "kmeans", "kmeans_random", "rpcholesky"} or \
+array-like of shape (n_landmarks, n_features), default="uniform"
         ``"uniform"``: training rows sampled without replacement (Williams &
-        Seeger); ``"kmeans"``: KMeans centres (Zhang et al.; Lloyd's
-        algorithm from random training rows, at most 100 iterations, as in
-        the paper); an array: these landmarks (e.g. a network's
+        Seeger); ``"kmeans"``: the centres of scikit-learn's default
+        :class:`~sklearn.cluster.KMeans` (k-means++ seeding, then Lloyd's
+        iterations; Zhang, Tsang & Kwok); ``"kmeans_random"``: a weaker
+        KMeans, one run of at most 100 Lloyd iterations from random training
+        rows (the baseline of the package's earlier figures);
+        ``"rpcholesky"``: training rows chosen by randomly pivoted Cholesky
+        on the kernel (:func:`randomly_pivoted_cholesky`; Chen, Epperly,
+        Tropp & Webber), about ``(n_components + 1) n_samples`` kernel
+        evaluations; an array: these landmarks (e.g. a network's
         ``components_``).
     random_state : int, RandomState instance or None, default=None
-        Seeds the sampling or KMeans.
+        Seeds the landmark sampler.
 
     Attributes
     ----------
@@ -327,6 +583,18 @@ default="uniform"
     --------
     sklearn.kernel_approximation.Nystroem : Nystroem map with sampled landmarks.
     UncenteredKernelPCA : The optimal rank-N approximation.
+    randomly_pivoted_cholesky : The RPCholesky landmark sampler.
+
+    References
+    ----------
+    .. [1] Williams, C. K. I. & Seeger, M. "Using the Nystroem method to speed
+       up kernel machines." NIPS 13 (2001).
+    .. [2] Zhang, K., Tsang, I. W. & Kwok, J. T. "Improved Nystroem low-rank
+       approximation and error analysis." ICML (2008).
+    .. [3] Chen, Y., Epperly, E. N., Tropp, J. A. & Webber, R. J. "Randomly
+       pivoted Cholesky: Practical approximation of a kernel matrix with few
+       entry evaluations." Communications on Pure and Applied Mathematics
+       (2025), doi:10.1002/cpa.22234.
 
     Examples
     --------
@@ -342,7 +610,7 @@ default="uniform"
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         **_KERNEL_CONSTRAINTS,
-        "landmarks": [StrOptions({"uniform", "kmeans"}), "array-like"],
+        "landmarks": [StrOptions(set(LANDMARK_METHODS)), "array-like"],
         "random_state": ["random_state"],
     }
 
@@ -415,14 +683,9 @@ default="uniform"
                 stacklevel=3,
             )
             n_landmarks = X.shape[0]
-        rng = check_random_state(self.random_state)
-        if self.landmarks == "uniform":
-            return X[rng.permutation(X.shape[0])[:n_landmarks]]
-        kmeans = KMeans(
-            n_clusters=n_landmarks, init="random", n_init=1, max_iter=100,
-            algorithm="lloyd", random_state=rng,
-        )  # fmt: skip
-        return kmeans.fit(X).cluster_centers_
+        return sample_landmarks(
+            X, n_landmarks, self.landmarks, kernel=self.kernel_, random_state=self.random_state
+        )
 
     def _prepare(self, X):
         """Inputs of the scikit-learn metric, and the output scale per row."""

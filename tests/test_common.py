@@ -40,6 +40,7 @@ ESTIMATORS = [
     ),  # fmt: skip
     KernelNystroem(n_components=5, random_state=0),
     KernelNystroem(n_components=5, kernel="power_cosine", landmarks="kmeans", random_state=0),
+    KernelNystroem(n_components=5, landmarks="rpcholesky", random_state=0),
 ]
 
 # The linear networks (issue 5): online PSP, PSW with its guard, the offline

@@ -44,13 +44,14 @@ def test_quick_compare_writes_table_and_figures(quick_run):
         assert (quick_run / name).stat().st_size > 0, name
     with open(quick_run / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    # 6 methods x 2 N x 1 seed.
+    # 7 methods x 2 N x 1 seed.
     assert {(r["method"], r["n_components"]) for r in rows} == {
         (m, n)
         for m in [
             "optimal",
             "nystroem_uniform",
             "nystroem_kmeans",
+            "nystroem_rpcholesky",
             "rff",
             "network",
             "nystroem_network",
@@ -63,6 +64,10 @@ def test_quick_compare_writes_table_and_figures(quick_run):
     }
     assert optimal[4] == pytest.approx(0.620, abs=5e-4)  # the note's exact figure
     assert optimal[16] == pytest.approx(0.096, abs=5e-4)
+    # Every landmark method is a rank-N approximation: never below the optimum.
+    for s in summary["summary"]:
+        if s["method"].startswith("nystroem"):
+            assert optimal[s["n_components"]] <= s["error_mean"] <= 1, s
     ari = summary["clustering_adjusted_rand_index"]
     assert set(ari) == {"n_components", "x", "y", "y_normalized", "optimal"}
     assert all(-1 <= ari[k] <= 1 for k in ("x", "y", "y_normalized", "optimal"))

@@ -187,10 +187,50 @@ def test_random_state_reproducible_and_seed_dependent(small_data):
     assert not np.allclose(a.components_, c.components_)
 
 
-@pytest.mark.parametrize("init", ["random", "sample"])
+@pytest.mark.parametrize("init", ["random", "sample", "kmeans", "rpcholesky"])
 def test_init_options(init, small_data):
     est = HebbianKernelSimilarityMatching(4, init=init, max_iter=1, random_state=0)
     assert est.fit(small_data).components_.shape == (4, 4)
+
+
+def _initial_components(X, init, n_components=6, random_state=0, **params):
+    """The landmarks a fit starts from (a 1e-12 step leaves them in place)."""
+    return HebbianKernelSimilarityMatching(
+        n_components, init=init, max_iter=1, learning_rate=1e-12, learning_rate_gain=0.0,
+        random_state=random_state, **params,
+    ).fit(X).components_  # fmt: skip
+
+
+def _laplacian(X, W, gamma=0.5):
+    return torch.exp(-gamma * torch.cdist(X, W, p=1))
+
+
+@pytest.mark.parametrize("kernel", ["rbf", _laplacian], ids=["rbf", "callable"])
+def test_rpcholesky_init_starts_from_distinct_training_rows(small_data, kernel):
+    W = _initial_components(small_data, "rpcholesky", kernel=kernel)
+    # 1e-12 steps move W by ~1e-12: match each landmark to its nearest row.
+    nearest = ((W[:, None] - small_data[None]) ** 2).sum(-1).argmin(1)
+    np.testing.assert_allclose(W, small_data[nearest], atol=1e-9)
+    assert len(set(nearest)) == 6
+    again = _initial_components(small_data, "rpcholesky", kernel=kernel)
+    np.testing.assert_array_equal(again, W)
+    other = _initial_components(small_data, "rpcholesky", kernel=kernel, random_state=1)
+    assert not np.allclose(other, W)
+
+
+def test_kmeans_init_starts_from_converged_kmeans_centres(small_data):
+    W = _initial_components(small_data, "kmeans")
+    # Lloyd's fixed point: each centre is the mean of the rows nearest to it.
+    labels = ((small_data[:, None] - W[None]) ** 2).sum(-1).argmin(1)
+    means = np.array([small_data[labels == i].mean(0) for i in range(len(W))])
+    np.testing.assert_allclose(W, means, atol=1e-8)
+
+
+@pytest.mark.parametrize("init", ["kmeans", "rpcholesky"])
+def test_sampler_inits_with_more_neurons_than_rows(init):
+    X = _low_rank_data(n_samples=10)
+    est = HebbianKernelSimilarityMatching(25, init=init, max_iter=1, random_state=0).fit(X)
+    assert est.components_.shape == (25, X.shape[1]) and np.isfinite(est.transform(X)).all()
 
 
 def test_init_array_is_used(small_data):
