@@ -168,7 +168,11 @@ class NetworkEstimatorMixin(DocLinkMixin):
                 X, state, device, previous=previous, max_epochs=1,
                 schedule=self._stream_schedule(), generator=None, monitor=None,
             )  # fmt: skip
+            self._finish_partial_fit(X, device)
         return self
+
+    def _finish_partial_fit(self, X, device):
+        """Hook run at the end of ``partial_fit``; no-op here."""
 
     def _check_structure(self):
         """Raise if a parameter that shapes the fitted state changed since it was made.

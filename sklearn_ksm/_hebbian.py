@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from . import _gda, _lateral
 from ._base import FLOAT_DTYPES, TRANSFORM_BLOCK, NetworkEstimatorMixin
 from ._device import host_array, resolve_device, to_numpy, to_tensor
-from ._solver import CHECK_EVERY, PlateauMonitor, Schedule
+from ._solver import CHECK_EVERY, PlateauMonitor, Schedule, TrainingDivergedError, TrainingResult
 from ._threads import thread_policy
 from ._validation import IntegerInterval, available_memory, format_bytes
 from .kernels import KERNEL_NAMES, PSD_CHECK_ROWS, CallableKernel, estimator_kernel
@@ -38,6 +38,11 @@ SETTLE_LATERAL = True
 # The largest anti-Hebbian step eta of lateral="adaptive" (the paper's
 # half-moons rate; the stiffness usually sets a smaller one).
 ADAPTIVE_LATERAL_CAP = 0.2
+# An output whose kernel error on the training rows exceeds this has diverged
+# (an all-zero output has error 1; the divergence sweep's criterion).
+ABSURD_ERROR = 10.0
+# partial_fit checks the output on calls of at least this many rows.
+OUTPUT_CHECK_MIN_ROWS = 256
 # A landmark this many times longer than the longest input row has blown up.
 BLOWUP = 1e3
 # Peak memory of a fit per pair of neurons, in bytes: about 10 float64 N x N
@@ -48,6 +53,13 @@ BLOWUP = 1e3
 # float32 and float64 inputs (issue 21); the estimate stays at or below the
 # measured peaks, so it refuses only fits that could not run.
 FIT_BYTES_PER_NEURON_PAIR = 80
+
+
+def _gap_sample(X, limit):
+    """At most ``limit`` rows of ``X``: a seeded sample, in their order."""
+    if len(X) <= limit:
+        return X
+    return X[np.sort(np.random.RandomState(0).choice(len(X), limit, replace=False))]
 
 
 def _train_step(state, X_batch, rates, t, **options):
@@ -600,7 +612,16 @@ array-like of shape (n_components, n_features), default="kmeans++"
         return Schedule(self._rates())
 
     def _initial_state(self, X, device, generator):
-        """Landmarks from ``init``; gains 1 and lateral weights I (the paper's)."""
+        """Landmarks from ``init``; gains 1; lateral weights from the rule.
+
+        ``lateral="hebbian"`` starts from ``L = I``, as the paper does; the
+        adaptive rule starts from the fixed point of the anti-Hebbian rule for
+        the initial landmarks on a sample of the rows (one
+        eigendecomposition), which spares it the transient in which ``L``
+        first overshoots the scale of the drives (MNIST power-cosine: drives
+        of order 100 against ``L = I``) and the stiffness estimate, and with
+        it the step, collapses.
+        """
         shape = (self.n_components, X.shape[1])
         if isinstance(self.init, str) and self.init == "kmeans++":
             W = _kmeans_plusplus(X, shape[0], generator)
@@ -625,10 +646,15 @@ array-like of shape (n_components, n_features), default="kmeans++"
                     f"init has shape {W.shape}; expected (n_components, n_features) = {shape}."
                 )
         tensor = lambda a: to_tensor(np.asarray(a, dtype=X.dtype), device)  # noqa: E731
-        W = tensor(W)
-        n = shape[0]
-        stats = self._lateral_rule().initial_stats(n, shape[1], W.dtype, device)
-        return _gda.TrainingState(W, tensor(np.ones(n)), tensor(np.eye(n)), stats)
+        W, q = tensor(W), tensor(np.ones(shape[0]))
+        if self.lateral == "adaptive":
+            rows = _gap_sample(X, max(GAP_SAMPLE_ROWS, 4 * shape[0]))
+            S = self._drive_moments_of(rows, W, q, device)
+            L = _gda.lateral_equilibrium(S, self.reg).to(W.dtype)
+        else:
+            L = tensor(np.eye(shape[0]))
+        stats = self._lateral_rule().initial_stats(shape[0], shape[1], W.dtype, device)
+        return _gda.TrainingState(W, q, L, stats)
 
     def _state_arrays(self, state):
         # the rule's running statistics are kept between calls as private
@@ -664,8 +690,41 @@ array-like of shape (n_components, n_features), default="kmeans++"
         away from the learned weights can be worse for the output (MNIST,
         power-cosine with alpha = 3).
         """
-        if self.lateral not in ("equilibrium", "adaptive") or not SETTLE_LATERAL:
-            return
+        if self.lateral in ("equilibrium", "adaptive") and SETTLE_LATERAL:
+            self._settle_lateral(X, device)
+        self._check_output(X, device)
+
+    def _finish_partial_fit(self, X, device):
+        if len(X) >= OUTPUT_CHECK_MIN_ROWS:
+            self._check_output(X, device)
+
+    def _check_output(self, X, device):
+        """Raise if the trained output is absurd: kernel error above ``ABSURD_ERROR``.
+
+        A finite state whose output approximates the kernel far worse than an
+        all-zero output (error 1) is a divergence the sanity checks of the
+        training loop missed (e.g. landmarks that grew, but less than a
+        thousandfold). The state is kept, so the message can be acted on.
+        """
+        sample = score_subsample(X)
+        Y = self._transform_validated(sample)
+        error = kernel_approximation_error(sample, Y, kernel=self.kernel_, device=str(device))
+        if not error <= ABSURD_ERROR:
+            raise TrainingDivergedError(
+                f"{type(self).__name__} training diverged: the output's relative kernel error "
+                f"on the training rows is {error:.3g}, far above that of an all-zero output "
+                f"(1). The estimator keeps this state. {self._divergence_advice()}",
+                step=self.n_steps_, reason="absurd output",
+                result=TrainingResult(None, np.zeros(0), 0, self.n_steps_, 0, False),
+            )
+
+    def _divergence_advice(self):
+        return (
+            "Try smaller learning rates (learning_rate and learning_rate_gain), a larger reg, "
+            "or inputs rescaled so that the kernel values are of order 1."
+        )
+
+    def _settle_lateral(self, X, device):
         W, q, L_learned, _ = self._fitted_state(device, X.dtype)
         S = self._drive_moments_of(X, W, q, device)
         L = _gda.lateral_equilibrium(S, self.reg).to(W.dtype)
@@ -704,7 +763,7 @@ array-like of shape (n_components, n_features), default="kmeans++"
         the current landmarks, for every rule. It costs an ``N x N``
         eigendecomposition, so it runs at most every ``max(100, N)`` steps.
         """
-        rows = self._gap_rows(X)
+        rows = self._gap_rows(X, continued=previous is not None)
         device = resolve_device(self.device, fallback=True)
         sample = to_tensor(rows, device)
         reg, kernel, every = self.reg, self.kernel_, max(CHECK_EVERY, self.n_components)
@@ -721,16 +780,15 @@ array-like of shape (n_components, n_features), default="kmeans++"
 
         return diagnose
 
-    def _gap_rows(self, X):
+    def _gap_rows(self, X, continued):
         """Rows the duality gap is measured on: a fixed sample of ``X`` (``fit``), or
         the most recent rows of the stream (``partial_fit``)."""
         limit = max(GAP_SAMPLE_ROWS, 4 * self.n_components)
-        recent = getattr(self, "_recent_rows", None)
+        recent = getattr(self, "_recent_rows", None) if continued else None
         if recent is not None and recent.shape[1] == X.shape[1]:
             X = np.concatenate([recent.astype(X.dtype, copy=False), X])[-limit:]
-        elif len(X) > limit:
-            rows = np.random.RandomState(0).choice(len(X), limit, replace=False)
-            X = X[np.sort(rows)]
+        else:
+            X = _gap_sample(X, limit)
         self._recent_rows = X
         return X
 
