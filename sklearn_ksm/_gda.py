@@ -139,6 +139,13 @@ def solved_energy(Y, D, kdiag, q, L):
     return -0.5 * (Y * D).sum() / Y.shape[0] + constant
 
 
+# The smallest factor by which one step may multiply a gain.
+GAIN_SHRINK = 0.5
+# Gains below this fraction of the mean gain are treated as at it in the
+# 1 / q^2 rescaling of the landmarks' step.
+PRECONDITION_FLOOR = 0.01
+
+
 def feedforward_update(X, W, q, K, slope, Y, kdiag, *, kernel, rates, learn_gains):
     """The Hebbian descent step of the feedforward synapses and gains (Eqs. 13-14).
 
@@ -146,13 +153,24 @@ def feedforward_update(X, W, q, K, slope, Y, kdiag, *, kernel, rates, learn_gain
     ``de/dw_i = -q_i <y_i df(w_i, x)/dw_i> + 1/2 q_i^2 df(w_i, w_i)/dw_i``;
     ``q_i -= eta_q de/dq_i`` with Eq. 14, ``de/dq_i = -<y_i f(w_i, x)> + q_i f(w_i, w_i)``
     (gains stay fixed when ``learn_gains`` is False: homogeneous kernels,
-    appendix A.4). Each synapse changes by its input, its neuron's response
-    and its own value. ``slope`` is the kernel's shared derivative factor
+    appendix A.4), a gain shrinking at most by ``GAIN_SHRINK`` per step.
+    Each synapse changes by its input, its neuron's response and its own
+    value. ``slope`` is the kernel's shared derivative factor
     from :meth:`~sklearn_ksm.kernels.Kernel.gram_and_slope`.
     """
     hebbian = kernel.grad_second(X, W, K, Y * (-q / X.shape[0]), slope)
-    W_new = W - rates.w * (hebbian / (q * q)[:, None] + 0.5 * kernel.diag_grad(W))
-    q_new = q - rates.q * grad_q(Y, K, q, kdiag) if learn_gains else q
+    # the 1 / q_i^2 rescaling (Eq. 10) is capped for gains far below the
+    # others': a fading neuron's landmark (q_i -> 0, see GAIN_SHRINK) would
+    # otherwise take steps of order 1 / q_i and blow up (digits, rbf, N = 64)
+    scale = torch.maximum(q, PRECONDITION_FLOOR * q.mean())
+    W_new = W - rates.w * (hebbian / (scale * scale)[:, None] + 0.5 * kernel.diag_grad(W))
+    if not learn_gains:
+        return W_new, q
+    # A gain shrinks at most by GAIN_SHRINK per step, so it stays positive: a
+    # neuron that the others make redundant fades out (its gain decays
+    # geometrically towards 0) instead of flipping sign, which Eq. 14's plain
+    # step did on the digits (rbf, N = 64) once a gain was near 0.
+    q_new = torch.maximum(q - rates.q * grad_q(Y, K, q, kdiag), q * GAIN_SHRINK)
     return W_new, q_new
 
 
@@ -219,8 +237,9 @@ def minibatch_step(state, X, *, kernel, rule, rates, reg, learn_gains, step, inf
         batch_energy = energy(Y, K, kdiag, q, L, reg)
     if rule.learns(step):
         W, q = feedforward_update(
-            X, W, q, K, slope, Y, kdiag, kernel=kernel, rates=rates, learn_gains=learn_gains
-        )
+            X, W, q, K, slope, Y, kdiag, kernel=kernel, learn_gains=learn_gains,
+            rates=rule.feedforward_rates(stats, rates),
+        )  # fmt: skip
     L, stats = rule.update(L, stats, Y=Y, D=D, P=P, rates=rates, step=step)
     return TrainingState(W, q, L, stats), batch_energy
 

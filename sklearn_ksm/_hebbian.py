@@ -14,13 +14,21 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.cluster import kmeans_plusplus
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _gda, _lateral
 from ._base import FLOAT_DTYPES, TRANSFORM_BLOCK, NetworkEstimatorMixin
 from ._device import host_array, resolve_device, to_numpy, to_tensor
-from ._solver import CHECK_EVERY, PlateauMonitor, Schedule, TrainingDivergedError, TrainingResult
+from ._solver import (
+    CHECK_EVERY,
+    PlateauMonitor,
+    Schedule,
+    TrainingDivergedError,
+    TrainingResult,
+    objective_drift,
+)
 from ._threads import thread_policy
 from ._validation import IntegerInterval, available_memory, format_bytes
 from .kernels import KERNEL_NAMES, PSD_CHECK_ROWS, CallableKernel, estimator_kernel
@@ -35,9 +43,14 @@ REFERENCE_BATCH = 64
 # The duality gap is measured on at most max(this, 4 N) rows.
 GAP_SAMPLE_ROWS = 1024
 SETTLE_LATERAL = True
+# The fitted common initial gain is used only within this range.
+INITIAL_GAIN_RANGE = (1e-6, 1e6)
 # The largest anti-Hebbian step eta of lateral="adaptive" (the paper's
 # half-moons rate; the stiffness usually sets a smaller one).
 ADAPTIVE_LATERAL_CAP = 0.2
+# fit warns (ConvergenceWarning) when the mean objective of its last tenth of
+# steps differs from the tenth before by more than this (relative).
+CONVERGED_RTOL = 1e-3
 # An output whose kernel error on the training rows exceeds this has diverged
 # (an all-zero output has error 1; the divergence sweep's criterion).
 ABSURD_ERROR = 10.0
@@ -148,45 +161,60 @@ class HebbianKernelSimilarityMatching(
         The stabiliser ``lambda`` of Eq. 8: the response solves
         ``(L + reg I) y = q f(W, x)``.
     learning_rate : float, default=0.003
-        Step size ``eta_w`` of the feedforward synapses ``W`` (the update is
-        rescaled by ``1 / q_i^2``, Eq. 10). The default lies between the
+        Step size ``eta_w`` of the feedforward synapses ``W`` per 64 samples
+        (the update is rescaled by ``1 / q_i^2``, Eq. 10; a batch of ``B <
+        64`` rows takes ``B / 64`` of it, so a stream of one row per step
+        follows the path of batches of 64). The default lies between the
         paper's rates for half moons (0.01) and MNIST (0.001) and does well on
         both.
     learning_rate_gain : float, default=0.01
-        Step size ``eta_q`` of the gains (the paper's half-moons rate). Unused
-        (gains stay 1) for homogeneous kernels: linear, power_cosine, poly
-        with ``coef0=0``.
+        Step size ``eta_q`` of the gains (the paper's half-moons rate), per
+        64 samples. Unused (gains stay 1) for homogeneous kernels: linear,
+        power_cosine, poly with ``coef0=0``. With ``lateral="adaptive"`` the
+        gains also learn at most a tenth as fast as the lateral weights.
     learning_rate_lateral : float or "auto", default="auto"
-        With ``lateral="hebbian"``: the step size ``eta_l`` of the lateral
-        weights, ``L += eta_l / 2 (<y y^T> - L)``; keep it about 10 times
-        ``learning_rate`` (the two time-scale rule); at most 2, which keeps
-        ``L`` positive semi-definite. ``"auto"``: ``10 * learning_rate``.
-        With ``lateral="equilibrium"``: the rate of the running average of
-        the drive moments ``<u u^T>`` the lateral weights are computed from;
-        ``"auto"``: ``min(1, batch_size / max(4 n_components, 800))``, an
-        average over ``4 n_components`` samples (enough for a full-rank
-        estimate) or 800 if more, that still follows the landmarks as they
-        move; for linear kernels (``linear``, ``power_cosine`` with
-        ``degree=1``, ``poly`` with ``degree=1, coef0=0``) over 800 samples
-        whatever ``n_components``, since their landmarks drift along exact
-        symmetries of the energy. This rate is a window, not a step size:
-        ``learning_rate_decay`` leaves it alone. Linear kernels with at most
-        1024 features use it only as the warm-up before the landmarks
-        move: their drive moments are computed exactly from the input moments
-        (``input_moments_``) at the current landmarks.
-    lateral : {"equilibrium", "hebbian"}, default="equilibrium"
-        How the lateral weights learn. ``"hebbian"``: the paper's
-        anti-Hebbian gradient ascent (Eq. 15), which needs a tuned rate and
-        diverges at large N. ``"equilibrium"``: the limit of that rule with
-        the time scales fully separated: ``L`` is the rule's fixed point
-        ``<y y^T>`` for a running average of the drive moments (the
-        maximiser of Eq. 9 over ``L``, computed from an eigendecomposition
-        every step), and ``fit`` ends with one pass over the data that
-        sets ``L`` to its fixed point for the final landmarks. See the user
-        guide, "Training that converges".
+        Step size ``eta_l`` of the anti-Hebbian lateral rule,
+        ``L += eta_l / 2 (<y y^T> - L)``, per 64 samples; at most 2, which
+        keeps ``L`` positive semi-definite. With ``lateral="hebbian"`` it is
+        the step (``"auto"``: ``10 * learning_rate``, the two time-scale
+        rule); with ``lateral="adaptive"`` the largest step (``"auto"``:
+        0.2), below which the stiffness of the ascent sets it. Unused with
+        ``lateral="equilibrium"``.
+    lateral : {"auto", "adaptive", "hebbian", "equilibrium"}, default="auto"
+        How the lateral weights learn (user guide, "Training that
+        converges"). ``"adaptive"``: the anti-Hebbian rule of Eq. 15, each
+        synapse ``L_ij`` moving towards ``y_i y_j``, with one global step
+        size (shared by all synapses) set at every step from the stiffness
+        of the ascent, ``2 * 7 / kappa`` with ``kappa = l_max / (l_min +
+        reg)`` tracked by one power-iteration step on ``L`` and one
+        inverse-iteration step on ``L + reg I``, and the feedforward synapses
+        and gains learning at most a tenth as fast. Three parts are not
+        local and run once per ``fit``: ``L`` starts at the rule's fixed
+        point for the initial landmarks (and, for kernels with learned gains,
+        the gains at the common scale that best matches the kernel), and
+        ``fit`` ends by setting ``L`` to its fixed point for the final
+        landmarks if that approximates the kernel better on a sample of the
+        training rows. ``"hebbian"``: the paper's procedure: the same rule
+        at the fixed step ``learning_rate_lateral`` from ``L = I``; it needs
+        a tuned rate and diverges at large N. ``"equilibrium"``: the exact,
+        non-local reference: ``L`` is the maximiser of Eq. 9 for a running
+        average of the drive moments over ``moment_window`` samples,
+        computed from an eigendecomposition every step (``O(N^3)`` per
+        step), and ``fit`` ends with ``L`` at its fixed point for the final
+        landmarks. ``"auto"``: ``"adaptive"``, except for kernels linear in
+        the landmarks (``linear``, ``power_cosine`` with ``degree=1``,
+        ``poly`` with ``degree=1, coef0=0``), whose ascent is too stiff for
+        the adaptive step to converge in a default fit: ``"equilibrium"``
+        there (non-local). The rule used is ``lateral_``.
+    moment_window : int or "auto", default="auto"
+        With ``lateral="equilibrium"``: the samples in the running average of
+        the drive moments ``<u u^T>``; ``"auto"``: ``max(4 n_components,
+        800)`` (800 for linear kernels, whose landmarks drift along exact
+        symmetries of the energy; with at most 1024 features their drive
+        moments come exactly from the input moments ``<x x^T>``). A window,
+        not a step size: ``learning_rate_decay`` leaves it alone.
     learning_rate_decay : float, default=0.1
-        Factor applied to the learning rates once (all three, but not the
-        moment rate of ``lateral="equilibrium"``), after
+        Factor applied to the learning rates once (all three), after
         ``decay_start`` of the planned steps of ``fit`` (or earlier, at a
         plateau of the objective). 1 disables the decay.
     decay_start : float, default=0.5
@@ -259,6 +287,8 @@ array-like of shape (n_components, n_features), default="kmeans++"
         Lateral inhibitory weights ``L`` (symmetric positive semi-definite).
     kernel_ : Kernel
         The kernel object with its resolved parameters (e.g. ``gamma``).
+    lateral_ : str
+        The lateral rule used: ``lateral`` with ``"auto"`` resolved.
     n_iter_ : int
         Passes over the data run by the last ``fit`` (for ``partial_fit``,
         the number of calls).
@@ -266,28 +296,24 @@ array-like of shape (n_components, n_features), default="kmeans++"
         Gradient steps run since initialisation.
     n_samples_seen_ : int
         Samples processed since initialisation (counting repeats).
-    objective_history_ : ndarray of shape (n_steps_,)
-        Minibatch energy (Eq. 8) at every step since initialisation.
+    objective_history_ : ndarray of shape (n_records,)
+        Minibatch energy (Eq. 8) at the steps ``objective_steps_``: every
+        step of the last 10,000; beyond, older entries are thinned (half the
+        oldest half dropped each time), so memory stays bounded on a stream.
+    objective_steps_ : ndarray of shape (n_records,)
+        Step (since initialisation, 1-based) of each ``objective_history_``
+        entry.
     duality_gap_history_ : ndarray of shape (n_checks,)
-        Duality gap of the ascent in ``L`` at every check of training (every
-        100 steps and at the end of each pass): how much Eq. 9 would rise if
-        ``L`` moved to its maximiser for the current landmarks, on the
-        running drive moments (:func:`~sklearn_ksm.plotting.plot_convergence`
-        draws it with the objective). It should fall towards 0; a gap that
-        grows means the lateral weights cannot follow the landmarks.
+        Duality gap of the ascent in ``L``, every ``max(100, n_components)``
+        steps and at the end of each call: how much Eq. 9 would rise if ``L``
+        moved to its maximiser for the current landmarks, measured on the
+        drive moments of a sample of rows (up to ``max(1024, 4 N)`` training
+        rows, or the latest rows of a stream), not on the statistics that set
+        ``L``. It should fall towards 0; a gap that grows means the lateral
+        weights cannot follow the landmarks
+        (:func:`~sklearn_ksm.plotting.plot_convergence` draws it).
     gap_steps_ : ndarray of shape (n_checks,)
         Step (since initialisation, 1-based) of each duality-gap value.
-    drive_moments_ : ndarray of shape (n_components, n_components)
-        Running average of the drive moments ``<u u^T>``, ``u = q f(W, x)``
-        (float64); after ``fit`` with ``lateral="equilibrium"``, their
-        exact mean over the training data at the final landmarks.
-    input_moments_ : ndarray of shape (n_features_in_, n_features_in_)
-        Mean of ``x x^T`` over the samples seen (float64, forgetting no
-        faster than a window of ``max(10 n_features, 10000)`` samples). Only
-        with ``lateral="equilibrium"`` and a linear kernel on at most 1024
-        features, where the drive moments follow from it exactly,
-        ``<u u^T> = c^2 W <x x^T> W^T``, without the lag of a running
-        average behind the moving landmarks.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -311,10 +337,11 @@ array-like of shape (n_components, n_features), default="kmeans++"
             + \\tfrac{\\lambda}{2} \\|y\\|^2
 
     by minibatch gradient descent in :math:`W` (rescaled by :math:`1/q_i^2`)
-    and :math:`q` and, with ``lateral="hebbian"``, ascent in :math:`L`
-    (Eq. 10); with ``lateral="equilibrium"``, :math:`L` is kept at the
-    maximiser for the running drive moments instead (the fixed point of the
-    ascent). Both use the optimal response
+    and :math:`q` and ascent in :math:`L` (Eq. 10), with the step of the
+    ascent set by its stiffness (``lateral="adaptive"``) or fixed (the
+    paper's, ``lateral="hebbian"``); with ``lateral="equilibrium"``,
+    :math:`L` is kept at the maximiser for the running drive moments
+    instead (the fixed point of the ascent). All use the optimal response
     :math:`y = (L + \\lambda I)^{-1} (q \\odot f(W, x))` (Eq. 12). The updates
     are Hebbian for :math:`W` and :math:`q` (Eqs. 13-14; 17 for rbf) and
     anti-Hebbian for :math:`L` (Eq. 15). For callable kernels the derivatives
@@ -363,7 +390,7 @@ array-like of shape (n_components, n_features), default="kmeans++"
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_gain": [Interval(Real, 0, None, closed="left")],
         "learning_rate_lateral": [Interval(Real, 0, 2, closed="right"), StrOptions({"auto"})],
-        "lateral": [StrOptions({"adaptive", "equilibrium", "hebbian"})],
+        "lateral": [StrOptions({"auto", "adaptive", "equilibrium", "hebbian"})],
         "moment_window": [IntegerInterval(1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate_decay": [Interval(Real, 0, 1, closed="right")],
         "decay_start": [Interval(Real, 0, 1, closed="right")],
@@ -399,7 +426,7 @@ array-like of shape (n_components, n_features), default="kmeans++"
         learning_rate=0.003,
         learning_rate_gain=0.01,
         learning_rate_lateral="auto",
-        lateral="equilibrium",
+        lateral="auto",
         moment_window="auto",
         learning_rate_decay=0.1,
         decay_start=0.5,
@@ -537,6 +564,14 @@ array-like of shape (n_components, n_features), default="kmeans++"
     def _configure(self, X):
         self._check_resources(X)
         self.kernel_ = estimator_kernel(self, X.shape[1])
+        self.lateral_ = self.lateral
+        if self.lateral == "auto":
+            # the local adaptive rule, except for kernels linear in the landmarks:
+            # there its ascent is too stiff to converge in a default fit (MNIST,
+            # alpha = 1: 0.0107 at N = 100 against the optimum's 0.0067, and the
+            # landmarks do not reach the optimum at N = 400), while the exact
+            # lateral weights are lag-free from the input moments
+            self.lateral_ = "equilibrium" if self.kernel_.linear else "adaptive"
         if isinstance(self.kernel_, CallableKernel):
             rows = np.linspace(0, len(X) - 1, min(len(X), PSD_CHECK_ROWS)).round().astype(int)
             self.kernel_.check(to_tensor(X[rows], resolve_device(self.device)))
@@ -544,14 +579,14 @@ array-like of shape (n_components, n_features), default="kmeans++"
 
     def _lateral_rule(self):
         """The lateral learning rule of ``lateral`` (see :mod:`sklearn_ksm._lateral`)."""
-        if self.lateral == "equilibrium":
+        if self.lateral_ == "equilibrium":
             linear = self.kernel_.linear and self.n_features_in_ <= INPUT_MOMENTS_MAX_FEATURES
             return _lateral.Equilibrium(
                 self.n_components, self.batch_size, self._moment_window(), self.reg,
                 linear_scale=self._linear_scale() if linear else None,
                 n_features=self.n_features_in_,
             )  # fmt: skip
-        if self.lateral == "adaptive":
+        if self.lateral_ == "adaptive":
             return _lateral.ConditionedAntiHebbian(self._rates().lateral, self.reg)
         return _lateral.AntiHebbian()
 
@@ -590,7 +625,7 @@ array-like of shape (n_components, n_features), default="kmeans++"
         scale = min(1.0, self.batch_size / REFERENCE_BATCH)
         lateral = self.learning_rate_lateral
         if lateral == "auto":
-            lateral = ADAPTIVE_LATERAL_CAP if self.lateral == "adaptive" else 10 * self.learning_rate
+            lateral = ADAPTIVE_LATERAL_CAP if self.lateral_ == "adaptive" else 10 * self.learning_rate
         return _gda.LearningRates(
             self.learning_rate * scale, self.learning_rate_gain * scale, lateral * scale
         )
@@ -647,14 +682,40 @@ array-like of shape (n_components, n_features), default="kmeans++"
                 )
         tensor = lambda a: to_tensor(np.asarray(a, dtype=X.dtype), device)  # noqa: E731
         W, q = tensor(W), tensor(np.ones(shape[0]))
-        if self.lateral == "adaptive":
+        if self.lateral_ == "adaptive":
             rows = _gap_sample(X, max(GAP_SAMPLE_ROWS, 4 * shape[0]))
+            if not self.kernel_.homogeneous and self.learning_rate_gain > 0:
+                q = q * self._initial_gain(rows, W, q, device)
             S = self._drive_moments_of(rows, W, q, device)
             L = _gda.lateral_equilibrium(S, self.reg).to(W.dtype)
         else:
             L = tensor(np.eye(shape[0]))
         stats = self._lateral_rule().initial_stats(shape[0], shape[1], W.dtype, device)
         return _gda.TrainingState(W, q, L, stats)
+
+    def _initial_gain(self, rows, W, q, device):
+        """The common gain that best scales the initial output to the kernel.
+
+        The gains start at 1 in the paper and must fall to about 0.1 on the
+        half moons (rbf, sigma = 0.3) before the output's inner products
+        have the kernel's scale: until then the output approximates the
+        kernel worse than zeros do (error 1.8 after 10 passes). Scaling
+        every drive by ``c`` scales ``y y^T`` by about ``c^(2/3)`` at the
+        lateral fixed point (``l (l + reg)^2 = s``), so the least-squares
+        ``c^(2/3) = <K, Y Y^T> / |Y Y^T|^2`` on a sample of rows, with ``Y``
+        the fixed-point output at gains 1, starts them at the right scale.
+        """
+        sample = to_tensor(rows, device)
+        U = _gda.drive(q, self.kernel_(sample, W)).to(torch.float64)
+        L = _gda.lateral_equilibrium(U.mT @ U / len(U), self.reg)
+        Y = _gda.response_solve(U, L, self.reg)
+        G = Y @ Y.mT
+        norm = torch.linalg.matrix_norm(G)  # G / |G| keeps the ratio clear of underflow
+        K = self.kernel_(sample, sample).to(torch.float64)
+        fit = float((K * (G / norm)).sum() / norm) if norm > 0 else math.nan
+        # a scale the drives can take (an extreme reg or kernel scale: keep 1)
+        gain = fit**1.5 if np.isfinite(fit) and fit > 0 else math.nan
+        return gain if INITIAL_GAIN_RANGE[0] <= gain <= INITIAL_GAIN_RANGE[1] else 1.0
 
     def _state_arrays(self, state):
         # the rule's running statistics are kept between calls as private
@@ -690,9 +751,34 @@ array-like of shape (n_components, n_features), default="kmeans++"
         away from the learned weights can be worse for the output (MNIST,
         power-cosine with alpha = 3).
         """
-        if self.lateral in ("equilibrium", "adaptive") and SETTLE_LATERAL:
+        if self.lateral_ in ("equilibrium", "adaptive") and SETTLE_LATERAL:
             self._settle_lateral(X, device)
         self._check_output(X, device)
+        self._warn_if_unconverged(result, math.ceil(X.shape[0] / self.batch_size))
+
+    def _warn_if_unconverged(self, result, n_batches):
+        """ConvergenceWarning when ``fit`` ends with its objective still moving.
+
+        The mean minibatch objective over the last tenth of the steps (at
+        least an epoch) is compared with the tenth before: a relative change
+        above ``CONVERGED_RTOL`` that also exceeds three standard errors of
+        the minibatch noise means the objective had not settled (early
+        stopping ends a fit only once it has). See ``_solver.objective_drift``.
+        """
+        if result.converged:
+            return
+        window = max(n_batches, result.n_steps // 10)
+        change, noise = objective_drift(result.objective, window)
+        if change > CONVERGED_RTOL and change > 3 * noise:
+            warnings.warn(
+                f"{type(self).__name__} did not converge: its objective still changed by "
+                f"{change:.2g} (relative) between the last two tenths of training, beyond "
+                f"the tolerance {CONVERGED_RTOL:g} and the minibatch noise ({noise:.2g}). "
+                "Increase max_iter (or learning_rate, if the objective falls steadily), or "
+                "set max_no_improvement to stop on a plateau.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     def _finish_partial_fit(self, X, device):
         if len(X) >= OUTPUT_CHECK_MIN_ROWS:
@@ -728,7 +814,7 @@ array-like of shape (n_components, n_features), default="kmeans++"
         W, q, L_learned, _ = self._fitted_state(device, X.dtype)
         S = self._drive_moments_of(X, W, q, device)
         L = _gda.lateral_equilibrium(S, self.reg).to(W.dtype)
-        if self.lateral == "adaptive":
+        if self.lateral_ == "adaptive":
             sample = score_subsample(X)
             D = _gda.drive(q, self.kernel_(to_tensor(sample, device), W))
             errors = [
@@ -741,7 +827,7 @@ array-like of shape (n_components, n_features), default="kmeans++"
             if not errors[1] < errors[0]:
                 return
         self.lateral_weights_ = L.cpu().numpy()
-        if self.lateral == "equilibrium":
+        if self.lateral_ == "equilibrium":
             self._drive_moments = S.cpu().numpy()  # the rule's statistic "drive_moments"
 
     def _drive_moments_of(self, X, W, q, device):

@@ -142,6 +142,23 @@ class PlateauMonitor:
         return None
 
 
+def objective_drift(objective, window):
+    """Relative change of the mean objective between the last two windows of steps.
+
+    ``(change, noise)``: ``|mean(last) - mean(before)| / |mean(last)|`` and
+    the standard error of that difference from the minibatch noise of each
+    window, on the same scale; ``(nan, nan)`` with fewer than two windows.
+    """
+    objective = np.asarray(objective, dtype=np.float64)
+    if window < 1 or len(objective) < 2 * window:
+        return math.nan, math.nan
+    last, before = objective[-window:], objective[-2 * window : -window]
+    scale = max(abs(last.mean()), np.finfo(np.float64).tiny)
+    change = abs(last.mean() - before.mean()) / scale
+    noise = math.sqrt((last.var() + before.var()) / window) / scale
+    return change, noise
+
+
 class TrainingResult(NamedTuple):
     state: tuple
     objective: np.ndarray

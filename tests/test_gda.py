@@ -57,10 +57,17 @@ def plain_step(state, X, *, kernel, rates, reg, learn_gains):
     Y = _gda.response_solve(_gda.drive(q, K), L, reg)
     kdiag = kernel.diag(W)
     batch_energy = _gda.energy(Y, K, kdiag, q, L, reg)
-    # Hebbian feedforward, rescaled by 1/q^2:  w_i -= eta_w / q_i^2 de/dw_i
-    W_new = W - (rates.w / (q * q))[:, None] * grad_W(kernel, X, W, K, Y, q)
-    # gain:  q_i -= eta_q (-<y_i f_i> + q_i f(w_i, w_i))
-    q_new = q - rates.q * _gda.grad_q(Y, K, q, kdiag) if learn_gains else q
+    # Hebbian feedforward, rescaled by 1/q^2:  w_i -= eta_w / q_i^2 de/dw_i (with q_i
+    # at least a hundredth of the mean gain in the rescaling)
+    floor = torch.clamp(q, min=_gda.PRECONDITION_FLOOR * float(q.mean()))
+    self_term = (0.5 * q * q)[:, None] * kernel.diag_grad(W)  # 1/2 q_i^2 df(w_i, w_i)/dw_i
+    hebbian = grad_W(kernel, X, W, K, Y, q) - self_term
+    # (the self term 1/2 q_i^2 df/dw over q_i^2 is 1/2 df/dw: written so, it stays
+    # finite for gains that fade to 0)
+    W_new = W - rates.w * (hebbian / (floor * floor)[:, None] + 0.5 * kernel.diag_grad(W))
+    # gain:  q_i -= eta_q (-<y_i f_i> + q_i f(w_i, w_i)), shrinking at most by half
+    step = q - rates.q * _gda.grad_q(Y, K, q, kdiag)
+    q_new = torch.maximum(step, _gda.GAIN_SHRINK * q) if learn_gains else q
     # anti-Hebbian lateral (ascent):  L += eta_l/2 (<y y^T> - L)
     L_new = L + rates.lateral * grad_L(Y, L)
     return _gda.NetworkState(W_new, q_new, L_new), batch_energy

@@ -341,9 +341,11 @@ def test_invalid_parameters_are_rejected_and_model_untouched(fitted, small_data,
 
 
 def test_divergence_before_any_check_leaves_the_estimator_unfitted(small_data):
+    # the paper's fixed-rate rule at absurd rates (the adaptive rule survives these)
     est = HebbianKernelSimilarityMatching(
-        8, learning_rate=1000.0, learning_rate_gain=1000.0, max_iter=50, random_state=0
-    )
+        8, lateral="hebbian", learning_rate=1000.0, learning_rate_gain=1000.0, max_iter=50,
+        random_state=0,
+    )  # fmt: skip
     with pytest.raises(TrainingDivergedError, match=r"diverged.*step \d+.*no fitted state"):
         est.fit(small_data)
     assert not hasattr(est, "components_")
@@ -353,7 +355,8 @@ def test_divergence_before_any_check_leaves_the_estimator_unfitted(small_data):
 
 def test_divergence_after_sane_checks_keeps_a_state_that_transforms(small_data):
     # sane for the first pass (checks every 4 steps), then the rates jump
-    est = HebbianKernelSimilarityMatching(8, batch_size=32, max_iter=1, random_state=0)
+    est = HebbianKernelSimilarityMatching(8, lateral="hebbian", batch_size=32, max_iter=1,
+                                          random_state=0)  # fmt: skip
     est.fit(small_data)
     kept_steps = est.n_steps_
     est.set_params(learning_rate=1000.0, learning_rate_gain=1000.0)
@@ -531,7 +534,11 @@ def test_landmarks_wait_for_the_automatic_moment_window(kernel, window):
     def moved(n_steps):
         est = HebbianKernelSimilarityMatching(256, kernel=kernel, lateral="equilibrium",
                                               max_iter=1, random_state=0)  # fmt: skip
-        W = est.fit(X[: 64 * n_steps]).components_
+        try:
+            est.fit(X[: 64 * n_steps])
+        except TrainingDivergedError:  # one pass of 256 rbf neurons: the output check
+            pass  # refuses the absurd output but keeps the state, which is what we read
+        W = est.components_
         return ~(W[:, None, :] == X[None, : 64 * n_steps, :]).all(-1).any(1)
 
     assert not moved(13).any()
@@ -658,7 +665,8 @@ def test_largest_accepted_reg_fits_and_responds(small_data):
         X = small_data.astype(dtype)
         est = HebbianKernelSimilarityMatching(4, reg=reg, max_iter=1, random_state=0).fit(X)
         Y = est.transform(X)
-        assert np.isfinite(Y).all() and np.abs(Y).max() <= 2 / reg
+        # rbf drives are at most the gains: |y| <= max q / reg
+        assert np.isfinite(Y).all() and np.abs(Y).max() <= 2 * est.gains_.max() / reg
 
 
 def test_memory_estimate_refuses_a_fit_that_cannot_fit(small_data, monkeypatch):

@@ -64,7 +64,10 @@ def test_adaptive_rule_is_the_per_synapse_rule_with_its_global_step(kernel):
     A = L + REG * torch.eye(len(q), dtype=L.dtype)
     kappa = (top @ L @ top) * (bottom @ torch.linalg.solve(A, bottom))
     eta = 0.5 * min(cap, 2 * rule.STIFFNESS_STEPS / max(float(kappa), 1.0))
-    W_ref, q_ref, L_ref = per_synapse_step(kernel, X, W, q, L, rates.w, rates.q, eta)
+    # the feedforward steps are at most a tenth of the last lateral step (the
+    # initial one is the cap)
+    eta_w, eta_q = (min(rate, cap / rule.TIME_SCALE) for rate in (rates.w, rates.q))
+    W_ref, q_ref, L_ref = per_synapse_step(kernel, X, W, q, L, eta_w, eta_q, eta)
     torch.testing.assert_close(new.W, W_ref, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(new.q, q_ref, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(new.L, L_ref, rtol=1e-10, atol=1e-12)

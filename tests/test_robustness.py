@@ -77,7 +77,10 @@ def test_extreme_scales_float32(scale, kernel):
         Y = est.fit_transform(X)
     except ValueError as exc:
         assert "diverged" in str(exc) or "not finite" in str(exc)
-        assert np.isfinite(est.components_).all()
+        if "no fitted state" in str(exc):  # diverged at once: left unfitted, as it says
+            assert not hasattr(est, "components_")
+        else:
+            assert np.isfinite(est.components_).all()
         return
     assert np.isfinite(Y).all()
 
@@ -179,7 +182,9 @@ def sweep_data():
 @pytest.mark.parametrize("data", ["moons", "mnist"])
 @pytest.mark.parametrize("multiplier", [100, 1000])
 @pytest.mark.parametrize("reg", [1e-6, 0.0])
-@pytest.mark.parametrize("lateral, lateral_rate", [("hebbian", 2.0), ("equilibrium", "auto")])
+@pytest.mark.parametrize(
+    "lateral, lateral_rate", [("adaptive", "auto"), ("hebbian", 2.0), ("equilibrium", "auto")]
+)
 def test_large_rates_and_no_reg_never_leave_nan(
     sweep_data, data, multiplier, reg, lateral, lateral_rate
 ):
@@ -194,8 +199,11 @@ def test_large_rates_and_no_reg_never_leave_nan(
     try:
         est.fit(X)
     except TrainingDivergedError as exc:
-        assert "diverged" in str(exc) and "last finite state" in str(exc)
+        assert "diverged" in str(exc)
+        assert "keeps its last sane state" in str(exc) or "no fitted state" in str(exc)
     _fitted_arrays_finite(est)
+    if not hasattr(est, "components_"):
+        return  # diverged before any sane check: left unfitted, as the message says
     try:
         Y = est.transform(X)
     except ValueError as exc:  # a finite state whose output overflows is refused
