@@ -216,8 +216,9 @@ class NetworkEstimatorMixin(DocLinkMixin):
             message = self._explain_divergence(error, X)
             if error.result.n_steps == 0:
                 # no sane state was checked: the transaction restores the
-                # model as it was before this call (unfitted for fit)
-                kept = "the previous fit" if previous is not None else "no fitted state"
+                # model as it was before this call (also before a refit)
+                fitted = hasattr(self, self._state_attributes[0])
+                kept = "the previous fit" if fitted else "no fitted state"
                 raise TrainingDivergedError(
                     f"{message} No step passed a check, so the estimator keeps {kept}.",
                     error.step, error.result, error.reason,

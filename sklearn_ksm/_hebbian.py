@@ -56,6 +56,11 @@ CONVERGED_RTOL = 1e-3
 ABSURD_ERROR = 10.0
 # partial_fit checks the output on calls of at least this many rows.
 OUTPUT_CHECK_MIN_ROWS = 256
+# A divergence with kernel values f(x, x) beyond this is blamed on the input
+# scale: the bundled MNIST sample (power-cosine, f(x, x) up to 1.5e3) trains
+# at the default rates; the poly kernel on uniform[-10, 10] inputs (f(x, x) of
+# 1e4 to 1e6) diverges at them (benchmarks/divergence_sweep.py, issue 21).
+KERNEL_SCALE_LARGE = 1e4
 # A landmark this many times longer than the longest input row has blown up.
 BLOWUP = 1e3
 # Peak memory of a fit per pair of neurons, in bytes: about 10 float64 N x N
@@ -799,7 +804,8 @@ array-like of shape (n_components, n_features), default="kmeans++"
             raise TrainingDivergedError(
                 f"{type(self).__name__} training diverged: the output's relative kernel error "
                 f"on the training rows is {error:.3g}, far above that of an all-zero output "
-                f"(1). The estimator keeps this state. {self._divergence_advice()}",
+                f"(1). The estimator keeps this state. "
+                f"{self._kernel_advice(X) or self._divergence_advice()}",
                 step=self.n_steps_, reason="absurd output",
                 result=TrainingResult(None, np.zeros(0), 0, self.n_steps_, 0, False),
             )
@@ -898,22 +904,56 @@ array-like of shape (n_components, n_features), default="kmeans++"
         return inspect
 
     def _explain_divergence(self, error, X):
-        """The divergence message, naming the likelier cause."""
-        message = str(error)
+        """The divergence message, naming the likelier cause.
+
+        The loop's message blames the learning rates; :meth:`_kernel_advice`
+        replaces that advice when the kernel's values point to the inputs or
+        to the kernel instead.
+        """
+        state = error.result.state if error.result is not None else None
+        advice = self._kernel_advice(X, None if state is None else state.W)
+        return str(error) if advice is None else f"{str(error).split(' Try ')[0]} {advice}"
+
+    def _kernel_advice(self, X, W=None):
+        """Advice on a divergence from the kernel's values on ``X`` (and ``W``), or None.
+
+        Names a kernel whose values are not finite on these inputs (an
+        overflow of the input scale for a built-in kernel; the callable, for
+        a user's kernel) or far from order 1 (``KERNEL_SCALE_LARGE``): the
+        steps grow with the kernel's scale, so inputs of the wrong scale
+        diverge at rates tuned for kernel values of order 1. None when the
+        kernel's values are unremarkable (the rates are the likelier cause).
+        """
         sample = to_tensor(X[: min(len(X), 256)], resolve_device(self.device, fallback=True))
         try:
             diag = self.kernel_.diag(sample)
+            values = diag if W is None else torch.cat(
+                [diag, self.kernel_(sample, W.to(sample)).flatten()]
+            )  # fmt: skip
         except Exception:  # noqa: BLE001 - the kernel itself failed: say so below
-            diag = torch.tensor([float("nan")])
-        if not bool(torch.isfinite(diag).all()):
-            finite_inputs = bool(torch.isfinite(sample).all())
-            cause = (
-                f"The kernel's values f(x, x) are not finite in {X.dtype} for these inputs "
-                f"(largest |x| = {np.abs(X).max():.3g}): rescale the inputs, or use float64."
-                if finite_inputs else "The kernel returned non-finite values."
+            diag = values = torch.tensor([float("nan")])
+        largest = f"largest |x| = {np.abs(X).max():.3g}"
+        if not bool(torch.isfinite(values).all()):
+            if isinstance(self.kernel_, CallableKernel):
+                return (
+                    f"{self.kernel_._label()} returned non-finite values for these inputs "
+                    f"({largest}, {X.dtype}): check it for overflow or invalid operations, or "
+                    "rescale the inputs."
+                )
+            wider = ", or use float64" if X.dtype != np.float64 else ""
+            return (
+                f"The kernel's values are not finite in {X.dtype} for these inputs "
+                f"({largest}): rescale the inputs{wider}."
             )
-            return f"{message.split(' Try ')[0]} {cause}"
-        return message
+        scale = float(diag.abs().max()) if len(diag) else 0.0
+        if scale > KERNEL_SCALE_LARGE:
+            return (
+                f"The likely cause is the input scale: the kernel's values f(x, x) reach "
+                f"{scale:.3g} on these inputs ({largest}), and the steps grow with them. "
+                "Rescale the inputs so that the kernel's values are of order 1 (e.g. with "
+                "StandardScaler), or use much smaller learning rates."
+            )
+        return None
 
     def _prepare_response(self, state):
         operator = _gda.response_operator(state.L, self.reg) if self.inference == "solve" else None

@@ -26,12 +26,13 @@ EWA_WINDOW = 100
 
 
 class TrainingDivergedError(FloatingPointError, ValueError):
-    """Training produced non-finite synapses or objective values.
+    """Training diverged: non-finite values, or a state that failed a sanity check.
 
-    The estimator that raised it keeps its last finite state. It is a
-    ``ValueError`` too: the usual causes are learning rates or inputs out of
-    the range the network can handle (e.g. a polynomial kernel on inputs of
-    scale 1e8).
+    The estimator that raised it keeps its last state that passed the
+    checks, or, when none did, is left as it was before the call (unfitted,
+    or at its previous fit); the message says which. It is a ``ValueError``
+    too: the usual causes are learning rates or inputs out of the range the
+    network can handle (e.g. a polynomial kernel on inputs of scale 1e8).
 
     Parameters
     ----------
@@ -58,8 +59,9 @@ class TrainingDivergedError(FloatingPointError, ValueError):
 
     Examples
     --------
-    Inputs of scale 1e8 overflow a cubic polynomial kernel; the estimator
-    keeps its last finite synapses:
+    Inputs of scale 1e8 give a cubic polynomial kernel values of order
+    1e49; training diverges within the first steps, the message blames the
+    input scale, and the estimator stays unfitted:
 
     >>> import numpy as np
     >>> from sklearn_ksm import HebbianKernelSimilarityMatching, TrainingDivergedError
@@ -69,8 +71,10 @@ class TrainingDivergedError(FloatingPointError, ValueError):
     >>> try:
     ...     ksm.fit(X)
     ... except TrainingDivergedError as error:
-    ...     print(isinstance(error, ValueError), bool(np.isfinite(ksm.components_).all()))
+    ...     print(isinstance(error, ValueError), "input scale" in str(error))
     True True
+    >>> hasattr(ksm, "components_")
+    False
     """
 
     def __init__(self, message, step, result=None, reason="non-finite"):

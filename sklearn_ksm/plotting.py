@@ -729,7 +729,9 @@ def plot_convergence(estimator, *, ax=None, smooth=None):
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
         raise ValueError(f"smooth must be a positive integer (steps) or None, got {smooth!r}.")
     ax, _ = _axes(ax, "plot_convergence")
-    steps = np.arange(1, objective.size + 1)
+    # the steps of the values: long histories are thinned (objective_steps_)
+    steps = getattr(estimator, "objective_steps_", None)
+    steps = np.arange(1, objective.size + 1) if steps is None else np.asarray(steps)
     # The raw objective is noisy (one minibatch per value): light, under its average.
     ax.plot(steps, objective, color="C0", alpha=0.25, lw=0.8, label="objective")
     ax.plot(

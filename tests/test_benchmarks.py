@@ -1,4 +1,4 @@
-"""Tests of benchmarks/bench_speed.py and benchmarks/convergence_grid.py.
+"""Tests of benchmarks/bench_speed.py, convergence_grid.py and divergence_sweep.py.
 
 The figures themselves are not checked; the grid's re-implementation of the
 paper's training step is, against the authors' code. The scripts run in a
@@ -24,6 +24,7 @@ from sklearn_ksm.kernels import PowerCosineKernel, RBFKernel
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_speed.py"
 GRID_SCRIPT = SCRIPT.with_name("convergence_grid.py")
+DIVERGENCE_SCRIPT = SCRIPT.with_name("divergence_sweep.py")
 SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 SIZES = ("2x16", "8x12")
 KERNELS = ("rbf", "power_cosine")
@@ -266,3 +267,34 @@ def test_paper_procedure_reports_divergence():
     blow_up = grid.PaperProcedure(0.5, (grid.Phase(200, 1e6, 1e6, 1.9),))
     W, q, L, steps = grid.paper_fit(X, grid.GRIDS["moons"].kernel, 4, 0, blow_up)
     assert W is None and steps <= 200
+
+
+# ------------------------------------------------------------ divergence sweep
+
+
+def test_divergence_sweep_quick_has_no_bad_run():
+    """The sweep's subset (``--quick``): all three sweeps with all three lateral
+    rules, and every fit either raised TrainingDivergedError or returned
+    finite values with a kernel error of at most 10 (issue 21)."""
+    command = [sys.executable, str(DIVERGENCE_SCRIPT), "--quick"]
+    env = {**os.environ, **SINGLE_THREAD}
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    lines = completed.stdout.splitlines()
+    rows = [line.split() for line in lines[2 : lines.index("")]]
+    assert {tuple(row[0:3:2]) for row in rows} == set(
+        itertools.product(("rates", "poly", "linear"), ("adaptive", "hebbian", "equilibrium"))
+    )
+    outcomes = [next(f for f in row[3:] if f in ("raised", "returned", "error")) for row in rows]
+    for row, outcome in zip(rows, outcomes, strict=True):
+        steps, kept, error, non_finite = row[-5:-1]
+        assert non_finite == "False", row
+        if outcome == "returned":
+            assert kept == "True" and int(steps) > 0 and float(error) <= 10, row
+        else:
+            assert outcome == "raised", row
+    summary = lines[-1]
+    assert summary.startswith(f"runs: {len(rows)}; raised TrainingDivergedError: "
+                              f"{outcomes.count('raised')} ")  # fmt: skip
+    assert f"; returned: {outcomes.count('returned')};" in summary
+    assert summary.endswith("bad runs: 0")

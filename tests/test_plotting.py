@@ -9,6 +9,7 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
+import sklearn_ksm._base as base_module
 from sklearn_ksm import HebbianKernelSimilarityMatching
 from sklearn_ksm.analysis import (
     linear_probe_scores,
@@ -450,3 +451,18 @@ def test_plot_convergence_of_a_fitted_network():
     assert np.isnan(gap.get_ydata()[~positive]).all()
     assert len(ksm.objective_history_) == ksm.n_steps_ == 4
     assert gap_ax.get_yscale() == "log"
+
+
+def test_plot_convergence_of_a_thinned_history(monkeypatch):
+    """Histories longer than HISTORY_MAX are thinned (issue 21, item 3): the
+    objective is drawn at its own steps, ``objective_steps_``."""
+    monkeypatch.setattr(base_module, "HISTORY_MAX", 8)
+    X, _ = make_half_moons(100, random_state=0)
+    ksm = HebbianKernelSimilarityMatching(4, gamma=5.0, batch_size=10, max_iter=3,
+                                          random_state=0).fit(X)  # fmt: skip
+    assert ksm.n_steps_ == 30 and len(ksm.objective_steps_) <= 8
+    ax, _ = plot_convergence(ksm)
+    raw = lines_by_label(ax)["objective"]
+    np.testing.assert_array_equal(raw.get_xdata(), ksm.objective_steps_)
+    np.testing.assert_array_equal(raw.get_ydata(), ksm.objective_history_)
+    assert raw.get_xdata()[-1] == 30

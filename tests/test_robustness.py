@@ -2,13 +2,18 @@
 raises a clear ValueError / TypeError (never a torch crash, a hang or NaN)."""
 
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.datasets import make_moons
+from sklearn.exceptions import NotFittedError
 
+import sklearn_ksm._base as base_module
 from sklearn_ksm import (
     FoldiakNetwork,
     HebbianKernelSimilarityMatching,
@@ -77,9 +82,7 @@ def test_extreme_scales_float32(scale, kernel):
         Y = est.fit_transform(X)
     except ValueError as exc:
         assert "diverged" in str(exc) or "not finite" in str(exc)
-        if "no fitted state" in str(exc):  # diverged at once: left unfitted, as it says
-            assert not hasattr(est, "components_")
-        else:
+        if hasattr(est, "components_"):  # else no step passed a check: left unfitted
             assert np.isfinite(est.components_).all()
         return
     assert np.isfinite(Y).all()
@@ -89,6 +92,51 @@ def _fitted_arrays_finite(est):
     for name, value in vars(est).items():
         if name.endswith("_") and isinstance(value, np.ndarray) and value.dtype.kind == "f":
             assert np.isfinite(value).all(), name
+
+
+def _snapshot(est):
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(est).items()}
+
+
+def _assert_same_state(est, snapshot):
+    assert set(vars(est)) == set(snapshot)
+    for key, value in snapshot.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(getattr(est, key), value, err_msg=key)
+        else:
+            assert getattr(est, key) == value, key
+
+
+def assert_kept_state_usable_or_none(est, exc, X, before=None):
+    """After a ``TrainingDivergedError``: the message says what the estimator
+    keeps, and so it is. A kept state has finite fitted arrays (histories
+    included), lateral weights with ``L + reg I`` positive semi-definite and a
+    finite ``transform``; otherwise the estimator is unfitted (``before`` is
+    None) or exactly as before the call (``before``, a snapshot).
+
+    The training loop keeps a state only if a float64 Cholesky factorisation
+    of ``L + reg I`` succeeded, i.e. its smallest eigenvalue is above about
+    ``-n eps |L|``; 1e-8 |L| leaves room for any machine's rounding (the
+    issue's kept ``L`` had an eigenvalue of -25)."""
+    message = str(exc)
+    assert "diverged" in message
+    kept = re.search(r"keeps its last sane state, from step (\d+)\.", message)
+    if kept or "The estimator keeps this state." in message:
+        if kept:
+            assert int(kept.group(1)) == est.n_steps_
+        _fitted_arrays_finite(est)
+        L = est.lateral_weights_.astype(np.float64)
+        smallest = np.linalg.eigvalsh(L + est.reg * np.eye(len(L))).min()
+        assert smallest >= -1e-8 * max(1.0, np.abs(L).max())
+        assert np.isfinite(est.transform(X)).all()
+    elif before is None:
+        assert message.endswith("the estimator keeps no fitted state."), message
+        assert not hasattr(est, "components_")
+        with pytest.raises(NotFittedError):
+            est.transform(X)
+    else:
+        assert message.endswith("the estimator keeps the previous fit."), message
+        _assert_same_state(est, before)
 
 
 LINEAR = [HebbianSimilarityMatching, FoldiakNetwork]
@@ -199,17 +247,10 @@ def test_large_rates_and_no_reg_never_leave_nan(
     try:
         est.fit(X)
     except TrainingDivergedError as exc:
-        assert "diverged" in str(exc)
-        assert "keeps its last sane state" in str(exc) or "no fitted state" in str(exc)
-    _fitted_arrays_finite(est)
-    if not hasattr(est, "components_"):
-        return  # diverged before any sane check: left unfitted, as the message says
-    try:
-        Y = est.transform(X)
-    except ValueError as exc:  # a finite state whose output overflows is refused
-        assert "not finite" in str(exc)
+        assert_kept_state_usable_or_none(est, exc, X)
     else:
-        assert np.isfinite(Y).all()
+        _fitted_arrays_finite(est)
+        assert np.isfinite(est.transform(X)).all()
 
 
 def _rotation(angle):
@@ -297,3 +338,199 @@ def test_indefinite_lateral_weights_raise_a_clear_error(ksm_with_reg_zero):
     est.lateral_weights_ = np.diag([2.0, 0.5, -0.25])
     with pytest.raises(ValueError, match="lateral weights are not finite or not positive semi"):
         est.transform(X)
+
+
+# ------------------------------------------- issue 21, items 1, 2, 3 and 8
+# Regressions: each of these failed on commit d251562.
+
+LATERALS = ["adaptive", "hebbian", "equilibrium"]
+
+
+@pytest.fixture(scope="module")
+def issue_moons():
+    """The issue's moons: the item-1 linear case returned a kernel error of 134 on them."""
+    return make_moons(400, noise=0.1, random_state=0)[0]
+
+
+@pytest.mark.parametrize("lateral", LATERALS)
+def test_poly_kernel_on_wide_inputs_raises_and_blames_the_input_scale(lateral):
+    """Item 1: this fit (hebbian) returned outputs up to 6e88 and score -inf.
+    The poly kernel's values f(x, x) on these inputs reach about 1e5 (the
+    default rates suit values of order 1): the message names the input
+    scale, not the rates."""
+    X = np.random.RandomState(1).uniform(-10, 10, (30, 5))
+    est = HebbianKernelSimilarityMatching(
+        5, kernel="poly", lateral=lateral, max_iter=2, random_state=0
+    )
+    with pytest.raises(TrainingDivergedError) as info:
+        est.fit(X)
+    assert "The likely cause is the input scale" in str(info.value)
+    assert "Try smaller learning rates" not in str(info.value)
+    assert_kept_state_usable_or_none(est, info.value, X)
+
+
+@pytest.mark.parametrize("lateral", LATERALS)
+def test_linear_kernel_at_learning_rate_3_raises_and_blames_the_rates(issue_moons, lateral):
+    """Item 1: the default (equilibrium) rule returned a kernel error of 134.
+    Linear kernel values on the moons are of order 1: the rates are named,
+    not the inputs."""
+    est = HebbianKernelSimilarityMatching(
+        8, kernel="linear", lateral=lateral, learning_rate=3.0, max_iter=10, random_state=0
+    )
+    with pytest.raises(TrainingDivergedError) as info:
+        est.fit(issue_moons)
+    assert "learning rates" in str(info.value)
+    assert "rescale" not in str(info.value).lower()
+    assert_kept_state_usable_or_none(est, info.value, issue_moons)
+
+
+@pytest.mark.parametrize("lateral", LATERALS)
+def test_diverged_fit_keeps_a_usable_state_or_none_and_says_which(issue_moons, lateral):
+    """Item 2: with these rates (hebbian) the kept L had an eigenvalue of -25,
+    duality_gap_history_ was [nan], and transform raised an error telling the
+    user to rescale the inputs."""
+    est = HebbianKernelSimilarityMatching(
+        8, kernel="linear", lateral=lateral, learning_rate=3.0, learning_rate_gain=10.0,
+        learning_rate_lateral=2, max_iter=10, random_state=0,
+    )  # fmt: skip
+    with pytest.raises(TrainingDivergedError) as info:
+        est.fit(issue_moons)
+    assert "Try smaller learning rates" in str(info.value)
+    assert "rescale" not in str(info.value).lower()
+    assert_kept_state_usable_or_none(est, info.value, issue_moons)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_divergence_before_a_check_keeps_the_previous_fit_and_counters(issue_moons, method):
+    """Items 2 and 8: a refit or partial_fit that diverges before its first
+    check (non-finite values at its second step) leaves the previous fit,
+    n_iter_ included, and says so. Before: it kept the state of its first
+    step and counted the call in n_iter_ (and a refit said "no fitted
+    state")."""
+    est = HebbianKernelSimilarityMatching(
+        8, kernel="linear", lateral="hebbian", max_iter=2, random_state=0
+    ).fit(issue_moons)
+    est.set_params(learning_rate=3.0)
+    before = _snapshot(est)
+    with pytest.raises(TrainingDivergedError) as info:
+        getattr(est, method)(issue_moons)
+    assert_kept_state_usable_or_none(est, info.value, issue_moons, before=before)
+    assert est.n_iter_ == 2
+
+
+def exp_linear_kernel(X, W):
+    """exp(x . w): positive semi-definite (a power series of x . w with
+    positive coefficients); overflows float64 for x . w > 709."""
+    return torch.exp(X @ W.T)
+
+
+def test_divergence_names_a_callable_kernel_that_returns_non_finite_values():
+    """Item 2: a kernel returning non-finite values is named as the cause (here
+    on new rows of a larger scale, after fit checked the callable on
+    training rows)."""
+    X = np.random.RandomState(0).normal(size=(64, 3)) * 0.5
+    est = HebbianKernelSimilarityMatching(4, kernel=exp_linear_kernel, max_iter=2,
+                                          random_state=0).fit(X)  # fmt: skip
+    before = _snapshot(est)
+    with pytest.raises(TrainingDivergedError) as info:
+        est.partial_fit(X * 100)
+    assert "'exp_linear_kernel' returned non-finite values" in str(info.value)
+    assert_kept_state_usable_or_none(est, info.value, X, before=before)
+
+
+def test_divergence_names_a_kernel_overflowing_float32():
+    """Item 2: a cubic kernel on float32 inputs of scale 1e8 (values of order
+    1e49, beyond float32's 3e38): the message names the overflow, not the
+    rates."""
+    X = (np.random.RandomState(0).normal(size=(200, 3)) * 1e8).astype(np.float32)
+    est = HebbianKernelSimilarityMatching(4, kernel="poly", max_iter=2, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="not finite in float32.*use float64") as info:
+        est.fit(X)
+    assert "Try smaller learning rates" not in str(info.value)
+    assert_kept_state_usable_or_none(est, info.value, X)
+
+
+@pytest.mark.parametrize(
+    "params", [dict(n_components=16), dict(kernel="linear"), dict(gamma=100.0)], ids=str
+)
+def test_partial_fit_refuses_changed_structural_parameters(params):
+    """Item 8: partial_fit silently continued the old network. Now it refuses,
+    as IncrementalPCA does, leaving the model untouched; set back, or after a
+    fit with the new value, it continues."""
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    est = HebbianKernelSimilarityMatching(4, max_iter=2, random_state=0).fit(X)
+    (name,) = params
+    fitted = {name: getattr(est, name)}
+    est.set_params(**params)
+    before = _snapshot(est)
+    with pytest.raises(ValueError, match=rf"{name}=.* changed since it was fitted.*Call fit"):
+        est.partial_fit(X)
+    _assert_same_state(est, before)
+    assert est.set_params(**fitted).partial_fit(X).n_iter_ == 3
+    est.set_params(**params).fit(X).partial_fit(X)
+    assert est.n_iter_ == 3 and est.transform(X).shape[1] == est.n_components
+
+
+def _one_row_stream(est, X, n_calls, sizes_at=()):
+    """partial_fit on 1024 rows (filling the duality gap's bounded buffer of
+    recent rows), then one row per call; pickle sizes after some calls."""
+    est.partial_fit(X[:1024])
+    sizes = {}
+    for i in range(n_calls):
+        est.partial_fit(X[1024 + i : 1025 + i])
+        if i + 1 in sizes_at:
+            sizes[i + 1] = len(pickle.dumps(est))
+    return sizes
+
+
+def test_histories_stay_bounded_on_a_stream_of_one_row_calls(monkeypatch):
+    """Item 3: the histories gained an entry per step (and the duality gap one
+    per call) without limit, copied on every call. With the limit at 32: at
+    most 32 entries each, the newest half whole, and every entry kept equal
+    to the unbounded history's at its step (the same computation, in one
+    process). The pickle stops growing: 150 more calls add less than one
+    float each (unbounded histories: 4 values of 8 bytes per call)."""
+    X = np.random.RandomState(0).normal(size=(1324, 2))
+    def make():
+        return HebbianKernelSimilarityMatching(4, lateral="hebbian", random_state=0)
+
+    full = make()
+    _one_row_stream(full, X, 300)
+    assert len(full.objective_history_) == full.n_steps_ == 16 + 300
+
+    monkeypatch.setattr(base_module, "HISTORY_MAX", 32)
+    est = make()
+    sizes = _one_row_stream(est, X, 300, sizes_at=(150, 300))
+    assert est.n_steps_ == 316 and est.n_iter_ == 301
+    for values, steps, reference, reference_steps in [
+        (est.objective_history_, est.objective_steps_, full.objective_history_,
+         full.objective_steps_),
+        (est.duality_gap_history_, est.gap_steps_, full.duality_gap_history_, full.gap_steps_),
+    ]:  # fmt: skip
+        assert len(values) == len(steps) <= 32
+        assert steps[0] == reference_steps[0] and steps[-1] == reference_steps[-1] == 316
+        np.testing.assert_array_equal(steps[-16:], reference_steps[-16:])
+        assert np.all(np.diff(steps) > 0)
+        index = np.searchsorted(reference_steps, steps)
+        np.testing.assert_array_equal(reference_steps[index], steps)
+        np.testing.assert_allclose(values, reference[index], rtol=1e-12)
+    assert sizes[300] - sizes[150] < 150 * 8
+
+
+def test_history_thinning_keeps_the_real_bound():
+    """The history of an unbounded stream at the real limit: never more than
+    HISTORY_MAX entries, the first and the newest half kept, each value with
+    its own step."""
+    from sklearn_ksm._base import HISTORY_MAX, _append_history
+
+    values, steps = np.zeros(0), np.zeros(0, dtype=np.int64)
+    chunk = HISTORY_MAX // 3 + 7
+    for start in range(1, 10 * chunk, chunk):
+        new = np.arange(start, start + chunk)
+        values, steps = _append_history(values, steps, new.astype(np.float64), new)
+        assert len(values) == len(steps) <= HISTORY_MAX
+    np.testing.assert_array_equal(values, steps)
+    assert steps[0] == 1 and np.all(np.diff(steps) > 0)
+    last = 10 * chunk
+    np.testing.assert_array_equal(steps[-HISTORY_MAX // 2 :],
+                                  np.arange(last - HISTORY_MAX // 2 + 1, last + 1))  # fmt: skip
