@@ -223,8 +223,19 @@ class NetworkEstimatorMixin(DocLinkMixin):
                     f"{message} No step passed a check, so the estimator keeps {kept}.",
                     error.step, error.result, error.reason,
                 ) from None
-            # Keep the last sane state (it transforms), then report.
+            # Keep the last sane state (it transforms), unless its output is
+            # no approximation at all; then, as above, the transaction restores.
             self._publish(error.result, previous)
+            useless = self._useless_output(X)
+            if useless is not None:
+                fitted = previous is not None
+                kept = "the previous fit" if fitted else "no fitted state"
+                raise TrainingDivergedError(
+                    f"{message} The last state that passed the checks (step "
+                    f"{offset + error.result.n_steps}) is useless ({useless}), so the "
+                    f"estimator keeps {kept}.",
+                    error.step, error.result._replace(n_steps=0), error.reason,
+                ) from None
             raise TrainingDivergedError(
                 f"{message} The estimator keeps its last sane state, from step "
                 f"{offset + error.result.n_steps}.",
@@ -236,6 +247,10 @@ class NetworkEstimatorMixin(DocLinkMixin):
     def _explain_divergence(self, error, X):
         """The message of a divergence; estimators may name likelier causes."""
         return str(error)
+
+    def _useless_output(self, X):
+        """Why the published state's output is useless (a string), or None."""
+        return None
 
     def _inspector(self, X):
         """``inspect(state) -> str or None``, a sanity check at every check; or None."""

@@ -54,6 +54,8 @@ CONVERGED_RTOL = 1e-3
 # An output whose kernel error on the training rows exceeds this has diverged
 # (an all-zero output has error 1; the divergence sweep's criterion).
 ABSURD_ERROR = 10.0
+# Rows on which the state kept after a divergence is checked.
+USELESS_CHECK_ROWS = 512
 # partial_fit checks the output on calls of at least this many rows.
 OUTPUT_CHECK_MIN_ROWS = 256
 # A divergence with kernel values f(x, x) beyond this is blamed on the input
@@ -809,6 +811,16 @@ array-like of shape (n_components, n_features), default="kmeans++"
                 step=self.n_steps_, reason="absurd output",
                 result=TrainingResult(None, np.zeros(0), 0, self.n_steps_, 0, False),
             )
+
+    def _useless_output(self, X):
+        """After a divergence: the kept state's kernel error, if above ``ABSURD_ERROR``."""
+        sample = score_subsample(X, USELESS_CHECK_ROWS)
+        try:
+            Y = self._transform_validated(sample)
+            error = kernel_approximation_error(sample, Y, kernel=self.kernel_)
+        except (ValueError, OverflowError):
+            return "its output cannot be computed"
+        return None if error <= ABSURD_ERROR else f"output kernel error {error:.3g}"
 
     def _divergence_advice(self):
         return (
