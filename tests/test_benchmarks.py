@@ -1,4 +1,4 @@
-"""Smoke tests of benchmarks/bench_speed.py and benchmarks/convergence_grid.py.
+"""Smoke tests of benchmarks/bench_speed.py, convergence_grid.py and linear_grid.py.
 
 The figures themselves are not checked. The scripts run in a subprocess on
 tiny sizes with one thread: on small shared CI machines, competing thread
@@ -173,3 +173,37 @@ def test_convergence_grid_counts_divergence(monkeypatch, network):
         "moons", "2", "paper", "2", "1", f"{rows[0]['error']:.4f}±0.0000",
         f"{rows[0]['error']:.4f}", f"{rows[0]['error']:.4f}",
     ]  # fmt: skip
+
+
+# ------------------------------------------------------------------ linear grid
+
+LINEAR_SCRIPT = SCRIPT.with_name("linear_grid.py")
+
+
+def test_linear_grid_quick_smoke(tmp_path, capsys):
+    """Two cells that differ only in the scale of the data (0.01 and 100), one seed."""
+    path = tmp_path / "linear.csv"
+    command = [sys.executable, str(LINEAR_SCRIPT), "--quick", "--csv", str(path)]
+    env = {**os.environ, **SINGLE_THREAD}
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["scale"], r["gap"], r["psp_diverged"], r["psw_diverged"]) for r in rows] == [
+        ("0.01", "10.0", "0", "0"), ("100.0", "10.0", "0", "0")
+    ]  # fmt: skip
+    # The defaults are scale-free: the same figures at both scales (up to rounding).
+    for name in ("psp", "psw", "psw_whitening", "psw_passes"):
+        assert float(rows[0][name]) == pytest.approx(float(rows[1][name]), rel=1e-6), name
+    for row in rows:
+        assert 0 < float(row["offline"]) < 1e-2 and float(row["psw_whitening"]) < 0.05
+
+    table = completed.stdout[completed.stdout.index("Linear grid (issue 22)") :]
+    cells = table_rows(table, "Linear grid (issue 22)")[1:]  # after a blank line, the header
+    assert [c[:4] for c in cells] == [["10", "2", "0.01", "10"], ["10", "2", "100", "10"]]
+    assert "no divergence  met in 2/2 cells" in table
+    grid = load_script(LINEAR_SCRIPT)
+    assert grid.main(["--table-from", str(path)]) == 0
+    printed = capsys.readouterr().out
+    # The table from the CSV is the printed one, but for the rounding of the seconds.
+    assert printed.splitlines()[:-1] == table.splitlines()[:-1]
