@@ -40,8 +40,11 @@ divergence.
 Run from the repository root (one thread)::
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/linear_grid.py \
-        [--quick] [--seeds S] [--csv PATH] [--jobs J]
+        [--quick] [--seeds S] [--csv PATH [--resume]] [--jobs J]
     python benchmarks/linear_grid.py --table-from PATH
+
+``--csv`` appends one row per run as it finishes, and ``--resume`` skips the
+runs already in that file; ``--jobs`` runs J single-threaded worker processes.
 
 ``--quick`` runs a smoke grid: n = 10, k = 2, gap 10, scales 0.01 and 100, one
 seed and 2,000 rows (seconds).
@@ -318,7 +321,8 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true", help="a smoke grid of two cells")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. S-1")
     parser.add_argument("--jobs", type=int, default=1, help="single-threaded worker processes")
-    parser.add_argument("--csv", help="write one row per run to this file")
+    parser.add_argument("--csv", help="append one row per run to this file")
+    parser.add_argument("--resume", action="store_true", help="skip runs already in --csv")
     parser.add_argument("--table-from", help="print the table of this CSV; no runs")
     return parser.parse_args(argv)
 
@@ -342,23 +346,42 @@ def main(argv=None):
         )  # fmt: skip
         if k < n
     ]
-    print(f"{len(tasks)} runs, {args.jobs} worker(s)", flush=True)
+    done = []
+    if args.csv and args.resume and os.path.exists(args.csv):
+        done = read_rows(args.csv)
+        keys = {task_key(row) for row in done}
+        tasks = [task for task in tasks if task_key(dict(zip(TASK_FIELDS, task))) not in keys]
+    print(f"{len(tasks)} runs ({len(done)} already in the CSV), {args.jobs} worker(s)", flush=True)
     rows = []
     if args.jobs > 1:
         env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
         os.environ.update(env)
         with concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
-            results = pool.map(run_one, tasks)
-            rows = [progress(row) for row in results]
+            for row in pool.map(run_one, tasks):
+                rows.append(record(progress(row), args.csv))
     else:
-        rows = [progress(run_one(task)) for task in tasks]
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-    sys.stdout.write("\n" + format_table(rows))
+        rows = [record(progress(run_one(task)), args.csv) for task in tasks]
+    sys.stdout.write("\n" + format_table(done + rows))
     return 0
+
+
+TASK_FIELDS = ("n", "k", "scale", "gap", "seed")
+
+
+def task_key(row):
+    return tuple(float(row[name]) for name in TASK_FIELDS)
+
+
+def record(row, path):
+    """Append ``row`` to the CSV at ``path`` (with a header if new); return it."""
+    if path:
+        new = not os.path.exists(path)
+        with open(path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+    return row
 
 
 def progress(row):
