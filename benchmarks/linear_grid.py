@@ -41,10 +41,12 @@ Run from the repository root (one thread)::
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/linear_grid.py \
         [--quick] [--seeds S] [--csv PATH [--resume]] [--jobs J]
-    python benchmarks/linear_grid.py --table-from PATH
+    python benchmarks/linear_grid.py --table-from PATH [--by-gap]
 
 ``--csv`` appends one row per run as it finishes, and ``--resume`` skips the
-runs already in that file; ``--jobs`` runs J single-threaded worker processes.
+runs already in that file; ``--jobs`` runs J single-threaded worker processes;
+``--table-from`` prints the table of a CSV, ``--by-gap`` one line per (n, k, gap)
+with the worst figures over the three scales.
 
 ``--quick`` runs a smoke grid: n = 10, k = 2, gap 10, scales 0.01 and 100, one
 seed and 2,000 rows (seconds).
@@ -308,6 +310,38 @@ def format_table(rows):
     return "\n".join(lines) + "\n"
 
 
+COMPACT_HEADER = (
+    f"{'n':>4} {'k':>3} {'gap':>4} {'rows':>6} {'offline':>8} {'PSW sub':>8} {'/off':>5} "
+    f"{'white':>6} {'w.pop':>6} {'passes':>6} {'PSP sub':>8} {'PSP@1e-2':>8} "
+    f"{'SM sub':>8} {'SM@1e-2 (0.01/1/100)':>22}  unmet"
+)
+
+
+def format_compact(rows):
+    """One line per (n, k, gap): the worst over the three scales, SM's reach per scale."""
+    cells = {}
+    for row in rows:
+        key = (int(row["n"]), int(row["k"]), float(row["gap"]))
+        cells.setdefault(key, {}).setdefault(float(row["scale"]), []).append(row)
+    lines = ["Linear grid by (n, k, gap), worst over the scales", "", COMPACT_HEADER]
+    for (n, k, gap), by_scale in sorted(cells.items()):
+        summaries = [cell_summary(by_scale[scale]) for scale in sorted(by_scale)]
+        worst = lambda name: max(s[name] for s in summaries)  # noqa: E731
+        unmet = sorted({name for s in summaries for name, ok in s["targets"].items() if not ok})
+        counts = [sum(not s["targets"][name] for s in summaries) for name in unmet]
+        reach = "/".join(fmt_reach(s["sm_reach"]) for s in summaries)
+        rows_used = int(next(iter(by_scale.values()))[0]["n_rows"])
+        lines.append(
+            f"{n:>4} {k:>3} {gap:>4g} {rows_used:>6} {worst('offline'):>8.1e} "
+            f"{worst('psw'):>8.1e} {worst('ratio'):>5.2f} {worst('whitening'):>6.3f} "
+            f"{worst('whitening_population'):>6.3f} {worst('passes'):>6.1f} "
+            f"{worst('psp'):>8.1e} {fmt_reach(worst('psp_reach')):>8} {worst('sm'):>8.1e} "
+            f"{reach:>22}  "
+            + (", ".join(f"{u} ({c}/3)" for u, c in zip(unmet, counts)) if unmet else "-")
+        )
+    return "\n".join(lines) + "\n"
+
+
 # ------------------------------------------------------------------- main
 
 
@@ -324,13 +358,17 @@ def parse_args(argv):
     parser.add_argument("--csv", help="append one row per run to this file")
     parser.add_argument("--resume", action="store_true", help="skip runs already in --csv")
     parser.add_argument("--table-from", help="print the table of this CSV; no runs")
+    parser.add_argument(
+        "--by-gap", action="store_true", help="with --table-from: one line per (n, k, gap)"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.table_from:
-        sys.stdout.write(format_table(read_rows(args.table_from)))
+        rows = read_rows(args.table_from)
+        sys.stdout.write(format_compact(rows) if args.by_gap else format_table(rows))
         return 0
     grid = dict(
         dimensions=DIMENSIONS, components=COMPONENTS, scales=SCALES, gaps=GAPS,

@@ -207,3 +207,8 @@ def test_linear_grid_quick_smoke(tmp_path, capsys):
     printed = capsys.readouterr().out
     # The table from the CSV is the printed one, but for the rounding of the seconds.
     assert printed.splitlines()[:-1] == table.splitlines()[:-1]
+    # One line per (n, k, gap): the worst over the scales, SM's reach at each scale.
+    assert grid.main(["--table-from", str(path), "--by-gap"]) == 0
+    (line,) = table_rows(capsys.readouterr().out, "Linear grid by (n, k, gap)")[1:]
+    assert line[:4] == ["10", "2", "10", "2000"] and line[-1] == "-"
+    assert len(line[-2].split("/")) == 2  # SM's median rows to 1e-2 at scales 0.01 and 100
