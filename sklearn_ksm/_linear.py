@@ -621,7 +621,7 @@ default="random"
         respond = None if self.inference == "solve" else _dynamics_response
         scaled, pd_safe = self._scaled, self.mode == "psw" and self.learning_rate == "auto"
 
-        def step(state, X_batch, rates):
+        def step(state, X_batch, rates, t=None):
             averages, learning = state[:2], state[2:]
             learning, objective = _psp.network_step(
                 learning, X_batch, w_rate=rates.w, m_rate=rates.m, mode=mode,
@@ -647,7 +647,7 @@ default="random"
             )  # fmt: skip
         X_tensor, residuals = to_tensor(X, device), []
         for epoch in range(max_epochs):
-            super()._run(
+            result = super()._run(
                 X, state, device, previous=previous, max_epochs=1, generator=generator,
                 schedule=schedule if epoch == 0 else self._stream_schedule(), monitor=None,
             )  # fmt: skip
@@ -667,6 +667,7 @@ default="random"
         self.residual_history_ = np.array(residuals)
         if max(residuals[-1]) > self.tol:
             self._warn_unconverged()
+        return result
 
     def _warn_unconverged(self):
         feedforward, lateral = self.residual_history_[-1]
