@@ -43,8 +43,10 @@ checkpoints = np.unique(np.logspace(2, 5, 13).astype(int))
 # Streaming the samples
 # ---------------------
 # ``partial_fit`` takes the rows in order and continues the step count ``t``
-# of the learning-rate schedule across calls: the derived network uses
-# ``eta_t = 1/(2t + 5)`` with ``tau = 1/2``, the heuristic one
+# of the learning-rate schedule across calls. Both networks run with their
+# defaults: the derived one starts with the paper's ``eta_t = 1/(2t + 5)``
+# (``tau = 1/2``), continues with more slowly decaying steps, and its fitted
+# synapses are a running average of the learning ones; the heuristic one uses
 # ``eta_t = 1/(t + 100)``. The error is the squared projector distance
 # ``||P_F - P_U||_F^2 / k``.
 
@@ -85,13 +87,15 @@ plt.show()
 # Principal subspace whitening
 # ----------------------------
 # With ``mode="psw"`` the lateral update ends in ``- I`` and the filters
-# ``F = M^{-1} W`` whiten the outputs: ``F C F^T = I``. The guard
-# ``pd_floor`` keeps ``M`` positive definite early on; ``tau = 1/4`` is well
-# below the PSW stability bound for this spectrum.
-spectrum_w = [2, 1.5, 1.2, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2]
+# ``F = M^{-1} W`` whiten the outputs: ``F C F^T = I``. Its stability bound
+# on ``tau`` depends on the scale of the data; the default ``tau="auto"``
+# scales the lateral rate with the lateral synapses, and the default rates
+# keep ``M`` positive definite, so the defaults need no tuning. The spectrum
+# here is ``(20, 15, 12, 5, ...)``: ten times that of the PSP example.
+spectrum_w = [20, 15, 12, 5, 4.5, 4, 3.5, 3, 2.5, 2]
 X_w, rotation_w = gaussian_data(spectrum_w, 100_000, seed=1)
 C_w = rotation_w @ np.diag(spectrum_w) @ rotation_w.T
-psw = HebbianSimilarityMatching(3, mode="psw", tau=0.25, pd_floor=0.05, random_state=0)
+psw = HebbianSimilarityMatching(3, mode="psw", random_state=0)
 whitening, start = [], 0
 for stop in checkpoints:
     psw.partial_fit(X_w[start:stop])

@@ -7,6 +7,7 @@ compared with. The math is in :mod:`sklearn_ksm._psp`.
 """
 
 import math
+import warnings
 from numbers import Integral, Real
 from typing import NamedTuple
 
@@ -18,6 +19,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
@@ -38,18 +40,46 @@ MIN_RCOND_ROUNDINGS = 100
 DYNAMICS_RTOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 
 
+# The "auto" schedule of HebbianSimilarityMatching (benchmarks/linear_grid.py):
+# eta_t = max(1 / (2 t + 5), RATE * (RATE_T0 / (t + RATE_T0)) ** RATE_POWER). The
+# first term is the paper's running-average schedule, which converges fastest
+# while t is small; the second decays more slowly (power < 1) so that the
+# slowest mode, the rotation between lambda_k and lambda_{k+1}, still converges
+# when the eigen-gap is small (1 / t steps move it only as t^-(1 - 1/gap)); the
+# running average of the synapses (Polyak-Ruppert, from step AVERAGE_START)
+# removes the extra noise of those larger steps. At its s-th step the average
+# takes the new synapses with weight AVERAGE_RATE / (s + AVERAGE_RATE), so that
+# step s counts as Gamma(s + 1.5) / Gamma(s + 1) ~ sqrt(s): the early, far
+# from converged synapses fade out. (Weights ~ s, AVERAGE_RATE = 2, ended the
+# benchmark's streams up to 2x above the offline error, against 1.4x.)
+RATE, RATE_T0, RATE_POWER = 0.05, 20, 0.6
+AVERAGE_START, AVERAGE_RATE = 50, 1.5
+# Rows of the first training call whose variance along the initial filters sets
+# the scale of the initial synapses: a 10%-accurate estimate, and the same
+# network whether a stream is passed in one call or in chunks of this size.
+INIT_SCALE_ROWS = 100
+# The dimensionless time-scale ratio of tau="auto": 1/2, stable for every
+# spectrum (PSP: E13; PSW, with the lateral rate scaled by lambda_max(M): E14).
+AUTO_TAU = 0.5
+
+
 def _dynamics_response(X, W, M):
     """The Euler neural dynamics, run to the tolerance of the dtype."""
     return _psp.response_dynamics(X, W, M, rtol=DYNAMICS_RTOL[X.dtype])[0]
 
 
 class _Rates(NamedTuple):
-    """Step sizes at global step ``t``: ``w`` for W, ``m`` for the lateral synapses."""
+    """Step sizes at global step ``t``: ``w`` for W, ``m`` for the lateral synapses.
+
+    ``average`` is the weight of the new synapses in their running average
+    (1: the average is the current synapses).
+    """
 
     t: int
     w: float
     m: float
     advice: str
+    average: float = 1.0
 
     def divergence_hint(self):
         """For :class:`~sklearn_ksm.TrainingDivergedError` messages."""
@@ -81,7 +111,8 @@ class _LinearNetwork(
 ):
     """What the linear networks share: schedule, initialisation, filters.
 
-    A subclass sets ``_state_attributes = (W, lateral)`` and implements
+    A subclass sets ``_state_attributes = (W, lateral, ...)`` (the first two
+    define the filters) and implements
     ``_auto_learning_rate(t)``, ``_check_rate(eta, t)``, ``_rates(eta, t)``,
     ``_initial_lateral(k)``, ``_response_matrix(lateral)`` (the ``A`` of
     ``y = A^{-1} W x``), ``_step_function(step_offset)``
@@ -94,9 +125,11 @@ class _LinearNetwork(
     def fit(self, X, y=None):
         """Train the network from scratch on ``X``.
 
-        Runs ``max_iter`` passes over the rows (shuffled each pass), one step
-        per ``batch_size`` rows, with the learning rate of the global step
-        ``t = 1, 2, ...``.
+        Runs up to ``max_iter`` passes over the rows (shuffled each pass), one
+        step per ``batch_size`` rows, with the learning rate of the global step
+        ``t = 1, 2, ...``. :class:`HebbianSimilarityMatching` stops after the
+        first pass that ends at a fixed point of its learning rules (``tol``),
+        and warns if none does.
 
         Parameters
         ----------
@@ -120,7 +153,9 @@ class _LinearNetwork(
         The first call initialises the network; later calls (also after
         ``fit``) continue from the current synapses, and the step count ``t``
         of the learning-rate schedule continues too, so that streaming the
-        data in chunks gives the same network as one call on all of it.
+        data in chunks gives the same network as one call on all of it (for
+        :class:`HebbianSimilarityMatching`, when the first chunk holds the 100
+        rows that set the initial scale).
 
         Parameters
         ----------
@@ -183,29 +218,35 @@ class _LinearNetwork(
     def _stream_schedule(self):
         return _StepSchedule(self._learning_rate, offset=getattr(self, "n_steps_", 0))
 
-    def _initial_state(self, X, device, generator):
-        """``W`` from ``init``; the lateral synapses from ``_initial_lateral``."""
+    def _initial_W(self, X, generator):
+        """``W`` from ``init`` (float64 numpy), and whether it came from a string option."""
         k, n = self.n_components, X.shape[1]
         if isinstance(self.init, str) and self.init == "sample":
             rows = torch.randint(X.shape[0], (k,), generator=generator).numpy()
             W = np.array(X[rows], dtype=np.float64)
             W /= np.maximum(np.linalg.norm(W, axis=1, keepdims=True), np.finfo(np.float64).tiny)
-        elif isinstance(self.init, str):
-            W = torch.randn((k, n), generator=generator, dtype=torch.float64).numpy() / math.sqrt(n)
-        else:
-            W = check_array(self.init, dtype=np.float64, input_name="init")
-            if W.shape != (k, n):
-                raise ValueError(
-                    f"init has shape {W.shape}; expected (n_components, n_features) = {(k, n)}."
-                )
+            return W, True
+        if isinstance(self.init, str):
+            W = torch.randn((k, n), generator=generator, dtype=torch.float64).numpy()
+            return W / math.sqrt(n), True
+        W = check_array(self.init, dtype=np.float64, input_name="init")
+        if W.shape != (k, n):
+            raise ValueError(
+                f"init has shape {W.shape}; expected (n_components, n_features) = {(k, n)}."
+            )
+        return W, False
+
+    def _initial_state(self, X, device, generator):
+        """``W`` from ``init``; the lateral synapses from ``_initial_lateral``."""
+        W, _ = self._initial_W(X, generator)
         return (
             to_tensor(W.astype(X.dtype), device),
-            to_tensor(self._initial_lateral(k).astype(X.dtype), device),
+            to_tensor(self._initial_lateral(self.n_components).astype(X.dtype), device),
         )
 
     def _publish(self, result, previous):
         super()._publish(result, previous)
-        W, lateral = (torch.from_numpy(getattr(self, name)) for name in self._state_attributes)
+        W, lateral = (torch.from_numpy(getattr(self, name)) for name in self._state_attributes[:2])
         A = self._response_matrix(lateral)
         rcond = _psp.reciprocal_condition(A)
         limit = MIN_RCOND_ROUNDINGS * torch.finfo(A.dtype).eps
@@ -266,6 +307,12 @@ class HebbianSimilarityMatching(_LinearNetwork):
     :class:`HebbianKernelSimilarityMatching`: both minimise the same
     objective and learn the same subspace.
 
+    The defaults need no tuning and do not depend on the scale of the data:
+    the initial synapses are scaled to the data, the PSW lateral rate to the
+    lateral synapses (``tau="auto"``), and ``fit`` runs passes until the
+    network is at a fixed point on the training data (``tol``), with a
+    :class:`~sklearn.exceptions.ConvergenceWarning` otherwise.
+
     Parameters
     ----------
     n_components : int, default=2
@@ -274,44 +321,67 @@ class HebbianSimilarityMatching(_LinearNetwork):
         ``"psp"``: principal subspace projection, ``F F^T = I``, and
         ``<y y^T> = M`` has the top eigenvalues of the input covariance
         ``C``. ``"psw"``: principal subspace whitening, ``F C F^T = I``.
-    tau : float, default=0.5
+    tau : "auto" or float, default="auto"
         Ratio of the time scales of ``W`` and ``M``: the ``M`` step is
-        ``eta / tau``, the ``W`` step ``2 eta``. ``tau <= 1/2`` guarantees
-        convergence of PSP for every spectrum; PSW needs
+        ``eta / tau``, the ``W`` step ``2 eta``. PSP converges for every
+        spectrum when ``tau <= 1/2``; PSW needs
         ``tau < min_{i<j<=k} (lambda_i + lambda_j) / (2 (lambda_i - lambda_j)^2)``,
         which depends on the scale of the data (see the user guide).
+        ``"auto"``: ``1/2`` for PSP; for PSW, ``1/2`` in units of
+        ``1 / lambda_max(M)`` (the lateral step is ``eta lambda_max(M) / (1/2)``),
+        which meets the PSW bound for every spectrum and scale.
     learning_rate : "auto", float or callable, default="auto"
         ``eta_t`` at step ``t = 1, 2, ...`` (steps count over the
         estimator's lifetime, across ``partial_fit`` calls). A float is
         constant (at most 0.5); a callable maps ``t`` to ``eta_t`` (use a
         module-level function to keep the estimator picklable). ``"auto"``:
-        ``1 / (2 t + t0)`` with ``t0 = max(5, 2 / tau - 2)`` for PSP (W and M
-        become running averages of ``y x^T`` and ``y y^T``), ``1 / (t + 100)``
-        for PSW; the constant ``min(0.05, tau / 2)`` when ``batch_size=None``.
+        ``max(1 / (2 t + 5), 0.05 (20 / (t + 20))^0.6)``, at most
+        ``tau / 2`` (PSP); the constant ``min(0.05, tau / 2)`` when
+        ``batch_size=None``. With ``"auto"`` and PSW, both steps are also
+        scaled down together whenever the lateral step would exceed half the
+        smallest eigenvalue of ``M``, which keeps ``M`` positive definite.
         PSP requires ``eta_t / tau < 1``, which keeps ``M`` positive definite.
     batch_size : int or None, default=1
         Samples per step (1: the online network). ``None``: every step uses
         all the training rows, which is the offline (full-batch) gradient
-        descent-ascent; then each of the ``max_iter`` passes is one step, and
-        hundreds are needed (e.g. ``max_iter=500``).
-    max_iter : int, default=10
-        Passes over the training set in ``fit``.
+        descent-ascent; then each of the ``max_iter`` passes is one step.
+    max_iter : int, default=100
+        Most passes over the training set in ``fit``.
+    tol : float, default=0.02
+        ``fit`` stops after the first pass at whose end the synapses are at
+        a fixed point of the learning rules on the training data, to within
+        ``tol``: the relative residuals ``|<y x^T> - W|_F / |W|_F`` and
+        ``|<y y^T> - M|_F / |M|_F`` (PSP) or ``|<y y^T> - I|_F / sqrt(k)``
+        (PSW, the whitening error of the outputs) are both at most ``tol``.
+        ``0`` runs all ``max_iter`` passes.
+    average : "auto" or bool, default="auto"
+        Average the synapses over the training steps (Polyak-Ruppert
+        averaging) from step 50 on, the ``s``-th averaged step weighted by
+        ``Gamma(s + 1.5) / Gamma(s + 1)`` (about ``sqrt(s)``):
+        ``feedforward_weights_`` and ``lateral_weights_`` (hence
+        ``components_`` and ``transform``) are then the averages of the
+        learning synapses. ``"auto"``: averaging with the ``"auto"`` learning
+        rate in minibatch training, none otherwise (an explicit rate gives
+        the paper's network exactly).
     inference : {"solve", "dynamics"}, default="solve"
         How the response is computed: ``"solve"``, the closed form
-        ``M^{-1} W x`` by a Cholesky solve; ``"dynamics"``, Euler steps of
+        ``M^{-1} W x`` by a linear solve; ``"dynamics"``, Euler steps of
         the neural dynamics run to a relative residual of 1e-10 (float64) or
         1e-5 (float32).
     pd_floor : float or None, default=None
-        The PSW guard: after each step, the eigenvalues of ``M`` are floored
-        at ``pd_floor``, so that ``M`` stays positive definite while the
-        outputs are still small. Choose it below the smallest of the top
-        ``k`` eigenvalues of the input covariance (e.g. 0.05 for
-        standardised inputs). ``None`` disables it (PSP never needs it).
+        A PSW guard for explicit learning rates: after each step, the
+        eigenvalues of ``M`` are floored at ``pd_floor``, so that ``M`` stays
+        positive definite while the outputs are still small. Choose it below
+        the smallest of the top ``k`` eigenvalues of the input covariance.
+        ``None`` disables it (the ``"auto"`` rates need none).
     init : {"random", "sample"} or array-like of shape (n_components, n_features), \
 default="random"
-        Initial ``W``: Gaussian with variance ``1 / n_features``
-        (``"random"``), randomly chosen training rows scaled to unit norm
-        (``"sample"``), or the given array. ``M`` starts at the identity.
+        Initial filters: random Gaussian directions (``"random"``) or
+        randomly chosen training rows (``"sample"``), scaled to the data:
+        with ``v`` the mean variance of the first 100 training rows along them,
+        ``M`` starts at ``v I`` and ``W`` at ``v`` (PSP) or ``sqrt(v)`` (PSW)
+        times the unit directions. An array is the initial ``W`` itself, and
+        ``M`` then starts at the identity.
     device : str, default="auto"
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
         ``"cuda:<index>"``.
@@ -327,10 +397,17 @@ default="random"
         The neural filters ``F = M^{-1} W`` (computed by a solve), so that
         ``transform(X) = X F^T``. Orthonormal rows for PSP at convergence.
     feedforward_weights_ : ndarray of shape (n_components, n_features)
-        Feedforward synapses ``W``.
+        Feedforward synapses ``W`` (their running average when ``average``
+        is on).
     lateral_weights_ : ndarray of shape (n_components, n_components)
-        Lateral synapses ``M`` (symmetric positive definite); the lateral
-        inhibition between neurons ``i != j`` is ``-M_ij``.
+        Lateral synapses ``M`` (symmetric positive definite; their running
+        average when ``average`` is on); the lateral inhibition between
+        neurons ``i != j`` is ``-M_ij``.
+    learning_feedforward_weights_ : ndarray of shape (n_components, n_features)
+        The feedforward synapses the learning rules update (equal to
+        ``feedforward_weights_`` without averaging).
+    learning_lateral_weights_ : ndarray of shape (n_components, n_components)
+        The lateral synapses the learning rules update.
     n_iter_ : int
         Passes over the data run by the last ``fit`` (for ``partial_fit``,
         the number of calls).
@@ -340,8 +417,13 @@ default="random"
         Samples processed since initialisation (counting repeats).
     objective_history_ : ndarray of shape (n_steps_,)
         The min-max objective ``L(W, M)`` on each step's batch, at the
-        pre-update synapses. It tends to ``-sum_i lambda_i^2`` (PSP) or
-        ``-2 sum_i lambda_i`` (PSW) over the top ``k`` eigenvalues of ``C``.
+        pre-update learning synapses. It tends to ``-sum_i lambda_i^2``
+        (PSP) or ``-2 sum_i lambda_i`` (PSW) over the top ``k`` eigenvalues
+        of ``C``.
+    residual_history_ : ndarray of shape (n_iter_, 2)
+        After each pass of the last ``fit``: the feedforward and lateral
+        residuals compared with ``tol`` (the second is the whitening error
+        for PSW). Empty after ``partial_fit`` alone.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -383,6 +465,9 @@ default="random"
     .. [1] Pehlevan, C., Sengupta, A. M. & Chklovskii, D. B. "Why do
        similarity matching objectives lead to Hebbian/anti-Hebbian
        networks?" Neural Computation 30(1), 84-124 (2018).
+    .. [2] Polyak, B. T. & Juditsky, A. B. "Acceleration of stochastic
+       approximation by averaging." SIAM J. Control Optim. 30(4), 838-855
+       (1992).
 
     Examples
     --------
@@ -391,33 +476,48 @@ default="random"
     >>> from sklearn_ksm.metrics import subspace_error
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(5000, 5)) * [3.0, 2.0, 1.0, 0.5, 0.2]
-    >>> psp = HebbianSimilarityMatching(n_components=2, max_iter=1, random_state=0)
+    >>> psp = HebbianSimilarityMatching(n_components=2, random_state=0)
     >>> Y = psp.fit_transform(X)
     >>> Y.shape
     (5000, 2)
     >>> bool(subspace_error(psp.components_, np.eye(5)[:2]) < 1e-2)
     True
 
+    Whitening, on inputs of any scale:
+
+    >>> psw = HebbianSimilarityMatching(n_components=2, mode="psw", random_state=0)
+    >>> Y = psw.fit_transform(1e3 * X)
+    >>> bool(np.linalg.norm(Y.T @ Y / len(Y) - np.eye(2)) / np.sqrt(2) < 0.05)
+    True
+
     The offline algorithm (full-batch gradient descent-ascent):
 
-    >>> offline = HebbianSimilarityMatching(2, batch_size=None, max_iter=500, random_state=0)
+    >>> offline = HebbianSimilarityMatching(2, batch_size=None, max_iter=500, tol=1e-12,
+    ...                                     random_state=0)
     >>> top = np.linalg.eigh(X.T @ X / len(X))[1][:, ::-1][:, :2].T
     >>> bool(subspace_error(offline.fit(X).components_, top) < 1e-10)
     True
     """
 
-    _state_attributes = ("feedforward_weights_", "lateral_weights_")
+    _state_attributes = (
+        "feedforward_weights_",
+        "lateral_weights_",
+        "learning_feedforward_weights_",
+        "learning_lateral_weights_",
+    )
 
     _DIVERGENCE_ADVICE = (
-        "Try a smaller learning_rate or tau, or inputs scaled so that the top "
-        "eigenvalues of their covariance are about 1 (the PSW network's stability "
-        "depends on the scale of the data); for mode='psw', set a pd_floor."
+        "Try the default learning_rate='auto' and tau='auto' (they adapt to the scale of "
+        "the data), or a smaller learning_rate or tau; for mode='psw' with an explicit "
+        "learning_rate, set a pd_floor."
     )
 
     _parameter_constraints: dict = {
         **_COMMON_CONSTRAINTS,
         "mode": [StrOptions(set(_psp.MODES))],
-        "tau": [Interval(Real, 0, None, closed="neither")],
+        "tau": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "average": [StrOptions({"auto"}), "boolean"],
         "inference": [StrOptions({"solve", "dynamics"})],
         "pd_floor": [Interval(Real, 0, None, closed="neither"), None],
     }
@@ -427,10 +527,12 @@ default="random"
         n_components=2,
         *,
         mode="psp",
-        tau=0.5,
+        tau="auto",
         learning_rate="auto",
         batch_size=1,
-        max_iter=10,
+        max_iter=100,
+        tol=0.02,
+        average="auto",
         inference="solve",
         pd_floor=None,
         init="random",
@@ -444,6 +546,8 @@ default="random"
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_iter = max_iter
+        self.tol = tol
+        self.average = average
         self.inference = inference
         self.pd_floor = pd_floor
         self.init = init
@@ -451,25 +555,50 @@ default="random"
         self.random_state = random_state
         self.verbose = verbose
 
+    # ------------------------------------------------------------ options
+
+    @property
+    def _tau(self):
+        """``tau`` as a number: dimensionless for PSW with ``tau="auto"`` (see ``_scaled``)."""
+        return AUTO_TAU if self.tau == "auto" else self.tau
+
+    @property
+    def _scaled(self):
+        """PSW with ``tau="auto"``: the lateral rate is scaled by ``lambda_max(M)``."""
+        return self.mode == "psw" and self.tau == "auto"
+
+    @property
+    def _averaging(self):
+        if self.average == "auto":
+            return self.learning_rate == "auto" and self.batch_size is not None
+        return bool(self.average)
+
+    # ------------------------------------------------------------ schedule
+
     def _auto_learning_rate(self, t):
         if self.batch_size is None:
-            return min(0.05, self.tau / 2)
-        if self.mode == "psp":
-            return 1.0 / (2 * t + max(5.0, 2 / self.tau - 2))
-        return 1.0 / (t + 100)
+            return min(0.05, self._tau / 2)
+        eta = max(1.0 / (2 * t + 5), RATE * (RATE_T0 / (t + RATE_T0)) ** RATE_POWER)
+        # PSP keeps M positive definite only while eta / tau < 1.
+        return eta if self._scaled else min(eta, self._tau / 2)
 
     def _check_rate(self, eta, t):
         if 2 * eta >= 1:
             raise ValueError(f"learning_rate must be below 0.5, got eta={eta:g} at step t={t}.")
-        if self.mode == "psp" and eta / self.tau >= 1:
+        if self.mode == "psp" and eta / self._tau >= 1:
             raise ValueError(
                 f"PSP needs learning_rate / tau < 1 to keep M positive definite; got "
-                f"eta={eta:g} and tau={self.tau:g} at step t={t}. Use a smaller "
+                f"eta={eta:g} and tau={self._tau:g} at step t={t}. Use a smaller "
                 f"learning_rate or a larger tau."
             )
 
     def _rates(self, eta, t):
-        return _Rates(t, 2 * eta, eta / self.tau, self._DIVERGENCE_ADVICE)
+        average = 1.0
+        if self._averaging and t > AVERAGE_START:
+            average = AVERAGE_RATE / (t - AVERAGE_START + AVERAGE_RATE)
+        return _Rates(t, 2 * eta, eta / self._tau, self._DIVERGENCE_ADVICE, average)
+
+    # ------------------------------------------------------- initial state
 
     def _initial_lateral(self, k):
         return np.eye(k)
@@ -477,21 +606,107 @@ default="random"
     def _response_matrix(self, M):
         return M
 
+    def _initial_state(self, X, device, generator):
+        """Unit filters from ``init``, with ``W`` and ``M`` scaled to the data (see ``init``).
+
+        The variance ``v`` along the filters sets the scale of ``M`` at the
+        fixed point (the top eigenvalues of ``C``), so that every default
+        is invariant to the scale of ``X``.
+        """
+        W, from_option = self._initial_W(X, generator)
+        M = self._initial_lateral(self.n_components)
+        if from_option:
+            units = W / np.maximum(np.linalg.norm(W, axis=1, keepdims=True), np.finfo(float).tiny)
+            v = float(np.mean((X[:INIT_SCALE_ROWS] @ units.T) ** 2))
+            if not 0 < v < math.inf:
+                v = 1.0  # zero (or overflowing) inputs: the old unit scale
+            W = units * (v if self.mode == "psp" else math.sqrt(v))
+            M = v * M
+        W, M = (to_tensor(A.astype(X.dtype), device) for A in (W, M))
+        return W, M, W, M
+
+    # ---------------------------------------------------------- training
+
+    def _filters(self, W, M):
+        return _psp.filters(W, M)
+
     def _step_function(self, step_offset=0):
-        mode, pd_floor = self.mode, self.pd_floor
+        mode, pd_floor, averaging = self.mode, self.pd_floor, self._averaging
         respond = None if self.inference == "solve" else _dynamics_response
+        scaled, pd_safe = self._scaled, self.mode == "psw" and self.learning_rate == "auto"
 
         def step(state, X_batch, rates, t=None):
-            return _psp.network_step(
-                state, X_batch, w_rate=rates.w, m_rate=rates.m, mode=mode,
-                pd_floor=pd_floor, respond=respond,
+            averages, learning = state[:2], state[2:]
+            learning, objective = _psp.network_step(
+                learning, X_batch, w_rate=rates.w, m_rate=rates.m, mode=mode,
+                pd_floor=pd_floor, respond=respond, scaled=scaled, pd_safe=pd_safe,
             )  # fmt: skip
+            if averaging and rates.average < 1:
+                averages = _psp.running_average(averages, learning, rates.average)
+            else:
+                averages = learning
+            return (*averages, *learning), objective
 
         return step
 
+    def _run(self, X, state, device, *, previous, schedule, generator, max_epochs, monitor):
+        """``fit`` (rows shuffled): one pass at a time, until the residuals are below ``tol``.
+
+        ``partial_fit`` (rows in order, no generator) runs its single pass as is.
+        """
+        if generator is None:
+            return super()._run(
+                X, state, device, previous=previous, schedule=schedule, generator=None,
+                max_epochs=max_epochs, monitor=monitor,
+            )  # fmt: skip
+        X_tensor, residuals = to_tensor(X, device), []
+        for epoch in range(max_epochs):
+            result = super()._run(
+                X, state, device, previous=previous, max_epochs=1, generator=generator,
+                schedule=schedule if epoch == 0 else self._stream_schedule(), monitor=None,
+            )  # fmt: skip
+            previous = self._counters()
+            state = self._fitted_state(device, X.dtype)
+            residual = _psp.stationarity(X_tensor, state[0], state[1], self.mode)
+            residuals.append([float(r) for r in residual])
+            if self.verbose:
+                print(
+                    f"[{type(self).__name__}] pass {epoch + 1}: residuals "
+                    f"{residuals[-1][0]:.3g} (feedforward), {residuals[-1][1]:.3g} "
+                    f"({'whitening' if self.mode == 'psw' else 'lateral'}), tol {self.tol:g}"
+                )
+            if max(residuals[-1]) <= self.tol:
+                break
+        self.n_iter_ = epoch + 1
+        self.residual_history_ = np.array(residuals)
+        if max(residuals[-1]) > self.tol:
+            self._warn_unconverged()
+        return result
+
+    def _warn_unconverged(self):
+        feedforward, lateral = self.residual_history_[-1]
+        what = (
+            f"the whitening error of its outputs on the training data, "
+            f"|<y y^T> - I|_F / sqrt(k), is {lateral:.3g}"
+            if self.mode == "psw"
+            else f"|<y y^T> - M|_F / |M|_F is {lateral:.3g}"
+        )
+        warnings.warn(
+            f"{type(self).__name__} did not converge in max_iter={self.max_iter} passes: "
+            f"{what}, and |<y x^T> - W|_F / |W|_F is {feedforward:.3g} (tol={self.tol:g}). "
+            "Increase max_iter, or give more training rows.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+    def _publish(self, result, previous):
+        super()._publish(result, previous)
+        if previous is None:
+            self.residual_history_ = np.zeros((0, 2))
+
     def _respond(self, state, X_block):
         respond = _psp.response_solve if self.inference == "solve" else _dynamics_response
-        return respond(X_block, *state)
+        return respond(X_block, *state[:2])
 
 
 class FoldiakNetwork(_LinearNetwork):

@@ -5,9 +5,8 @@ synapses ``M`` (k, k), symmetric positive definite (the network's lateral
 weights are ``-M_ij``, the diagonal ``M_ii`` is a leak); responses ``Y``
 (B, k); input covariance ``C = <x x^T>`` (n, n); filters ``F = M^{-1} W``
 (k, n). Batch averages are written ``<.>``. Equation labels (E5)... are those
-of the user guide's "Linear similarity matching" section; section numbers
-(sec. 2a...) are those of the implementation notes of issue 5
-(``shared/notes/linear-similarity-matching.md``).
+of the user guide's "Linear similarity matching" section (doc/user_guide.rst),
+which derives each of them from Pehlevan, Sengupta & Chklovskii (2018).
 
 Principal subspace projection (PSP) and whitening (PSW) solve the synaptic
 min-max problems, at the optimal response ``y = M^{-1} W x``::
@@ -16,8 +15,8 @@ min-max problems, at the optimal response ``y = M^{-1} W x``::
     (E11) PSW: min_W max_M  2 Tr(W^T W) - 2 Tr(M)  - 2 Tr(M^{-1} W C W^T)
 
 by gradient descent in ``W`` and ascent in ``M``, which are local Hebbian and
-anti-Hebbian rules (sec. 2b-2c, E12). Eliminating ``M`` in closed form gives
-the fractional-matrix-exponent objectives (E7, E8) of ``W`` alone.
+anti-Hebbian rules (E12). Eliminating ``M`` in closed form gives the
+fractional-matrix-exponent objectives (E7, E8) of ``W`` alone.
 
 The heuristic baseline (Foldiak type) is at the end of the module.
 """
@@ -38,7 +37,7 @@ def drive(X, W):
 
 
 def response_solve(X, W, M, *, check_pd=False):
-    """Steady state of the neural dynamics (sec. 2a): ``y = M^{-1} W x`` (B, k).
+    """Steady state of the neural dynamics (E4): ``y = M^{-1} W x`` (B, k).
 
     A linear solve (LU), never an inverse. ``M`` is symmetric positive
     definite, so a Cholesky solve would do as well, but on the CPU MKL's
@@ -70,7 +69,7 @@ def _finite(A):
 
 
 def response_dynamics(X, W, M, *, rtol, max_iter=_gda.DYNAMICS_MAX_ITER):
-    """Response by Euler steps of the neural dynamics ``dy/dg = W x - M y`` (sec. 2a).
+    """Response by Euler steps of the neural dynamics ``dy/dg = W x - M y`` (E4).
 
     From ``y = 0``, with the step ``1 / |M|_F < 2 / lambda_max(M)``, until the
     residual ``|W x - M y|`` is below ``rtol`` times the drive ``|W x|``.
@@ -151,25 +150,57 @@ def _squared_norm(A):
 
 
 def hebbian_update(W, X, Y, rate):
-    """Feedforward rule (sec. 2b-2c): ``W <- W + rate (<y x^T> - W)``.
+    """Feedforward rule (E12): ``W <- W + rate (<y x^T> - W)``.
 
     With ``rate = 2 eta`` this is a descent step of ``eta / 2`` on E5/E11.
+    ``rate`` is a float or a 0-d tensor.
     """
-    return torch.addmm(W, Y.T, X, beta=1 - rate, alpha=rate / X.shape[0])
+    return torch.lerp(W, Y.T @ X * (1.0 / X.shape[0]), rate)
 
 
 def anti_hebbian_update(M, Y, rate, mode="psp"):
-    """Lateral rule: ``M <- M + rate (<y y^T> - M)`` (PSP) or ``(<y y^T> - I)`` (PSW, E12).
+    """Lateral rule (E12): ``M <- M + rate (<y y^T> - M)`` (PSP) or ``(<y y^T> - I)`` (PSW).
 
     With ``rate = eta / tau`` this is an ascent step of ``eta / (2 tau)``.
     For PSP and ``rate < 1``, ``M`` stays positive definite (a convex
     combination of a positive definite and a positive semi-definite matrix);
-    for PSW it need not (see :func:`project_pd`).
+    for PSW it need not (see :func:`psw_rates` and :func:`project_pd`).
+    ``rate`` is a float or a 0-d tensor.
     """
+    YY = Y.T @ Y * (1.0 / Y.shape[0])
     if mode == "psp":
-        return torch.addmm(M, Y.T, Y, beta=1 - rate, alpha=rate / Y.shape[0])
-    eye = torch.eye(M.shape[0], dtype=M.dtype, device=M.device)
-    return torch.addmm(M - rate * eye, Y.T, Y, alpha=rate / Y.shape[0])
+        return torch.lerp(M, YY, rate)
+    return M + rate * (YY - torch.eye(M.shape[0], dtype=M.dtype, device=M.device))
+
+
+def psw_rates(M, w_rate, m_rate, *, scaled=True, pd_safe=True):
+    """The PSW step sizes made independent of the scale of the data.
+
+    The PSW fixed point has ``M = O D_k O^T`` (the top eigenvalues of ``C``)
+    while the lateral step ``<y y^T> - I`` is of order one, so a fixed
+    ``eta / tau`` is too fast for data of small variance and too slow for
+    data of large variance: the stability bound on ``tau`` (E14) has units
+    of ``1 / lambda``. With ``scaled``, the lateral rate is multiplied by
+    ``lambda_max(M)``, which tends to ``lambda_1``: then ``tau`` is
+    dimensionless, and ``tau <= 1/2`` satisfies E14 for every spectrum,
+    because ``lambda_1 (lambda_i + lambda_j) > (lambda_i - lambda_j)^2 ``.
+
+    With ``pd_safe``, both rates are scaled down together (keeping their
+    ratio) so that the lateral step is at most ``lambda_min(M) / 2``. As
+    ``<y y^T>`` is positive semi-definite, ``M`` then stays positive
+    definite, and the discrete dynamics of ``M`` along its smallest
+    eigenvalue stay stable (they need a step below ``lambda_k``).
+
+    Returns
+    -------
+    w_rate, m_rate : 0-d tensors
+    """
+    eigenvalues = torch.linalg.eigvalsh(_finite(M))
+    m_rate = m_rate * eigenvalues[-1] if scaled else torch.as_tensor(m_rate, dtype=M.dtype)
+    if pd_safe:
+        factor = (0.5 * eigenvalues[0] / m_rate).clamp(max=1.0)
+        return w_rate * factor, m_rate * factor
+    return torch.as_tensor(w_rate, dtype=M.dtype), m_rate
 
 
 def project_pd(M, floor):
@@ -183,8 +214,11 @@ def project_pd(M, floor):
     return (eigenvectors * eigenvalues.clamp(min=floor)) @ eigenvectors.T
 
 
-def network_step(state, X, *, w_rate, m_rate, mode="psp", pd_floor=None, respond=None):
-    """One descent-ascent step on a minibatch (online sec. 2c / E12; offline sec. 2b).
+def network_step(
+    state, X, *, w_rate, m_rate, mode="psp", pd_floor=None, respond=None, scaled=False,
+    pd_safe=False,
+):  # fmt: skip
+    """One descent-ascent step on a minibatch (E12).
 
     With one row per step this is the online network; with all the rows of
     the data in every step, the offline (full-batch) algorithm.
@@ -200,6 +234,8 @@ def network_step(state, X, *, w_rate, m_rate, mode="psp", pd_floor=None, respond
         Eigenvalue floor of ``M`` after the update (PSW guard).
     respond : callable or None
         ``respond(X, W, M) -> Y``; default :func:`response_solve`.
+    scaled, pd_safe : bool
+        PSW only: the rates of :func:`psw_rates`.
 
     Returns
     -------
@@ -208,10 +244,13 @@ def network_step(state, X, *, w_rate, m_rate, mode="psp", pd_floor=None, respond
         :func:`batch_objective` at the pre-update synapses.
     """
     W, M = state
+    if mode == "psw" and (scaled or pd_safe):
+        w_rate, m_rate = psw_rates(M, w_rate, m_rate, scaled=scaled, pd_safe=pd_safe)
     D = drive(X, W)
     if respond is None:
-        # PSP keeps M positive definite by itself (rate < 1), PSW only with the guard.
-        Y = _solve_rows(D, M, check_pd=mode == "psw" and pd_floor is None)
+        # PSP keeps M positive definite by itself (rate < 1), PSW only with a guard.
+        unguarded = mode == "psw" and pd_floor is None and not pd_safe
+        Y = _solve_rows(D, M, check_pd=unguarded)
     else:
         Y = respond(X, W, M)
     objective = batch_objective(D, Y, W, M, mode)
@@ -222,6 +261,42 @@ def network_step(state, X, *, w_rate, m_rate, mode="psp", pd_floor=None, respond
     if pd_floor is not None:
         M_new = project_pd(M_new, pd_floor)
     return (W_new, M_new), objective
+
+
+def running_average(averages, state, weight):
+    """Polyak-Ruppert averaging: ``A <- A + weight (S - A)`` for each synaptic matrix.
+
+    With ``weight = r / (s + r)`` at the ``s``-th averaged step, the average
+    weighs step ``s`` as ``Gamma(s + r) / Gamma(s + 1) ~ s^(r - 1)``: for
+    ``r > 1`` early, far-from-converged synapses fade out while the noise of
+    the later steps is averaged.
+    """
+    return tuple(torch.lerp(a, s, weight) for a, s in zip(averages, state, strict=True))
+
+
+def stationarity(X, W, M, mode="psp"):
+    """How far ``(W, M)`` is from a fixed point of E12 on the rows of ``X``.
+
+    The relative gradients of E5 / E11 with ``C`` the covariance of ``X``:
+    ``|<y x^T> - W|_F / |W|_F`` and, for the lateral synapses,
+    ``|<y y^T> - M|_F / |M|_F`` (PSP) or the whitening error
+    ``|<y y^T> - I|_F / sqrt(k)`` (PSW), at ``y = M^{-1} W x``. Both are
+    zero exactly at a fixed point, and neither depends on the scale of ``X``.
+
+    Returns
+    -------
+    feedforward, lateral : 0-d tensors
+    """
+    Y = response_solve(X, W, M)
+    scale = 1.0 / X.shape[0]
+    feedforward = torch.linalg.matrix_norm(Y.T @ X * scale - W) / torch.linalg.matrix_norm(W)
+    YY = Y.T @ Y * scale
+    if mode == "psp":
+        lateral = torch.linalg.matrix_norm(YY - M) / torch.linalg.matrix_norm(M)
+    else:
+        eye = torch.eye(M.shape[0], dtype=M.dtype, device=M.device)
+        lateral = torch.linalg.matrix_norm(YY - eye) / M.shape[0] ** 0.5
+    return feedforward, lateral
 
 
 # ------------------------------------------ fractional-exponent objectives
@@ -318,7 +393,7 @@ def foldiak_response(X, W, L):
 
 
 def foldiak_step(state, X, *, rate):
-    """One step of the Foldiak-type heuristic network (notes sec. 5).
+    """One step of the Foldiak-type heuristic network (Foldiak 1989, as in the user guide).
 
     Oja feedforward ``dW = eta (y x^T - diag(y^2) W)`` and purely
     anti-Hebbian lateral ``dL = eta y y^T`` with ``diag(L) = 0``; these rules
