@@ -205,6 +205,9 @@ class NetworkEstimatorMixin(DocLinkMixin):
 
     def _run(self, X, state, device, *, previous, **loop_options):
         offset = previous["n_steps_"] if previous is not None else 0
+        # what the transaction restores if nothing of this call is kept
+        kept_before = "the previous fit" if hasattr(self, self._state_attributes[0]) else (
+            "no fitted state")  # fmt: skip
         try:
             result = train(
                 self._step_function(), state, to_tensor(X, device),
@@ -217,10 +220,8 @@ class NetworkEstimatorMixin(DocLinkMixin):
             if error.result.n_steps == 0:
                 # no sane state was checked: the transaction restores the
                 # model as it was before this call (also before a refit)
-                fitted = hasattr(self, self._state_attributes[0])
-                kept = "the previous fit" if fitted else "no fitted state"
                 raise TrainingDivergedError(
-                    f"{message} No step passed a check, so the estimator keeps {kept}.",
+                    f"{message} No step passed a check, so the estimator keeps {kept_before}.",
                     error.step, error.result, error.reason,
                 ) from None
             # Keep the last sane state (it transforms), unless its output is
@@ -228,12 +229,10 @@ class NetworkEstimatorMixin(DocLinkMixin):
             self._publish(error.result, previous)
             useless = self._useless_output(X)
             if useless is not None:
-                fitted = previous is not None
-                kept = "the previous fit" if fitted else "no fitted state"
                 raise TrainingDivergedError(
                     f"{message} The last state that passed the checks (step "
                     f"{offset + error.result.n_steps}) is useless ({useless}), so the "
-                    f"estimator keeps {kept}.",
+                    f"estimator keeps {kept_before}.",
                     error.step, error.result._replace(n_steps=0), error.reason,
                 ) from None
             raise TrainingDivergedError(

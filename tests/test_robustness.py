@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -107,6 +108,21 @@ def _assert_same_state(est, snapshot):
             np.testing.assert_array_equal(getattr(est, key), value, err_msg=key)
         else:
             assert getattr(est, key) == value, key
+
+
+def assert_raises_or_sane(est, X):
+    """The adaptive rule ties its steps to the stiffness of the ascent: at
+    rates that blow the other rules up it may train to a sane state. Either
+    it raises the documented error, keeping a usable state or none, or its
+    output is finite with a kernel error of at most 10."""
+    try:
+        est.fit(X)
+    except TrainingDivergedError as exc:
+        assert_kept_state_usable_or_none(est, exc, X)
+        return
+    Y = est.transform(X)
+    assert np.isfinite(Y).all()
+    assert kernel_approximation_error(X, Y, kernel=est.kernel_) <= 10
 
 
 def assert_kept_state_usable_or_none(est, exc, X, before=None):
@@ -371,7 +387,7 @@ def test_poly_kernel_on_wide_inputs_raises_and_blames_the_input_scale(lateral):
         with pytest.warns(ConvergenceWarning):
             est.fit(X)
         assert kernel_approximation_error(X, est.transform(X), kernel=est.kernel_) < 10
-        est.set_params(max_iter=200)
+        est = clone(est).set_params(max_iter=200)
     with pytest.raises(TrainingDivergedError) as info:
         est.fit(X)
     assert "The likely cause is the input scale" in str(info.value)
@@ -387,6 +403,9 @@ def test_linear_kernel_at_learning_rate_3_raises_and_blames_the_rates(issue_moon
     est = HebbianKernelSimilarityMatching(
         8, kernel="linear", lateral=lateral, learning_rate=3.0, max_iter=10, random_state=0
     )
+    if lateral == "adaptive":
+        assert_raises_or_sane(est, issue_moons)
+        return
     with pytest.raises(TrainingDivergedError) as info:
         est.fit(issue_moons)
     assert "learning rates" in str(info.value)
@@ -403,6 +422,9 @@ def test_diverged_fit_keeps_a_usable_state_or_none_and_says_which(issue_moons, l
         8, kernel="linear", lateral=lateral, learning_rate=3.0, learning_rate_gain=10.0,
         learning_rate_lateral=2, max_iter=10, random_state=0,
     )  # fmt: skip
+    if lateral == "adaptive":
+        assert_raises_or_sane(est, issue_moons)
+        return
     with pytest.raises(TrainingDivergedError) as info:
         est.fit(issue_moons)
     assert "Try smaller learning rates" in str(info.value)
