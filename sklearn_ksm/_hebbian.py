@@ -654,7 +654,10 @@ array-like of shape (n_components, n_features), default="kmeans++"
         return Schedule(self._rates())
 
     def _initial_state(self, X, device, generator):
-        """Landmarks from ``init``; gains 1; lateral weights from the rule.
+        """Landmarks from ``init``; gains fitted; lateral weights from the rule.
+
+        The gains start at 1 for ``lateral="hebbian"`` (the paper) and at the
+        fitted common gain of :meth:`_initial_gain` for the other rules.
 
         ``lateral="hebbian"`` starts from ``L = I``, as the paper does; the
         adaptive rule starts from the fixed point of the anti-Hebbian rule for
@@ -689,10 +692,12 @@ array-like of shape (n_components, n_features), default="kmeans++"
                 )
         tensor = lambda a: to_tensor(np.asarray(a, dtype=X.dtype), device)  # noqa: E731
         W, q = tensor(W), tensor(np.ones(shape[0]))
-        if self.lateral_ == "adaptive":
+        rows = None
+        if self.lateral_ != "hebbian":
             rows = _gap_sample(X, max(GAP_SAMPLE_ROWS, 4 * shape[0]))
             if not self.kernel_.homogeneous and self.learning_rate_gain > 0:
                 q = q * self._initial_gain(rows, W, q, device)
+        if self.lateral_ == "adaptive":
             S = self._drive_moments_of(rows, W, q, device)
             L = _gda.lateral_equilibrium(S, self.reg).to(W.dtype)
         else:

@@ -130,8 +130,8 @@ class ConditionedAntiHebbian(AntiHebbian):
         kappa = (l_max / a_min).clamp(min=1.0)
         factor = rates.lateral / self.cap if self.cap > 0 else 0.0
         eta = factor * torch.clamp(2 * self.STIFFNESS_STEPS / kappa, max=self.cap)
-        half = 0.5 * eta
-        L = (1.0 - half) * L + (half / Y.shape[0]) * (Y.mT @ Y)
+        half = 0.5 * eta  # a tensor: no host synchronisation for the step size
+        L = (L * (1.0 - half)).addmm_(Y.mT, Y * (half / Y.shape[0]))
         tiny = torch.finfo(L.dtype).tiny
         stats = {"top_direction": Lv / torch.linalg.vector_norm(Lv).clamp(min=tiny),
                  "bottom_direction": inverse / torch.linalg.vector_norm(inverse).clamp(min=tiny),

@@ -1,6 +1,7 @@
 """Behaviour of HebbianKernelSimilarityMatching against oracles."""
 
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -8,13 +9,14 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.kernel_approximation import Nystroem
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import sklearn_ksm._base as base_module
+import sklearn_ksm._solver as solver_module
 import sklearn_ksm._hebbian as hebbian_module
 from sklearn_ksm import HebbianKernelSimilarityMatching, TrainingDivergedError
 from sklearn_ksm.metrics import kernel_approximation_error
@@ -244,7 +246,35 @@ def test_init_array_is_used(small_data):
 
 def test_verbose_prints_progress(small_data, capsys):
     HebbianKernelSimilarityMatching(3, max_iter=2, verbose=1, random_state=0).fit(small_data)
-    assert "epoch 2/2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "epoch 2/2" in out
+    # rate, time left and how far the objective has come (issue 23)
+    assert re.search(r"\d+ steps/s", out) and "ETA" in out and "objective" in out
+
+
+def test_progress_lines_come_early_in_a_long_epoch(monkeypatch, capsys):
+    # a line at a check (every 100 steps) once PROGRESS_SECONDS have passed,
+    # not only at the end of the pass: here one pass of 300 steps
+    monkeypatch.setattr(solver_module, "PROGRESS_SECONDS", 0.0)
+    X = np.random.RandomState(0).normal(size=(600, 3))
+    HebbianKernelSimilarityMatching(4, batch_size=2, max_iter=1, verbose=1,
+                                    random_state=0).fit(X)  # fmt: skip
+    lines = [line for line in capsys.readouterr().out.splitlines() if "epoch 1/1" in line]
+    assert len(lines) >= 3
+    assert "step 100 (33%)" in lines[0] and "since the last line" in lines[1]
+
+
+def test_unconverged_fit_warns_and_a_converged_one_does_not(moons):
+    X, _ = moons
+    # Full batches: the objective moves without minibatch noise, by about
+    # 1.5e-3 between the last two tenths after 50 steps (tolerance 1e-3, noise
+    # 3e-4); short minibatch fits hide the same drift in a noise of 2%.
+    with pytest.warns(ConvergenceWarning, match="did not converge: its objective still changed"):
+        HebbianKernelSimilarityMatching(16, gamma=GAMMA_MOONS, batch_size=len(X), max_iter=50,
+                                        random_state=0).fit(X)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        HebbianKernelSimilarityMatching(16, gamma=GAMMA_MOONS, random_state=0).fit(X)
 
 
 # ---------------------------------------------------------------- outputs

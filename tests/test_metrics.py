@@ -169,14 +169,16 @@ def test_kernel_scorer_takes_a_pipeline_and_a_dataframe():
 
 
 def test_search_over_gamma_needs_a_fixed_reference_kernel():
-    """``score`` rewards the smoothest kernel; the fixed-kernel scorer finds the reference.
+    """``score`` rewards a smoother kernel; the fixed-kernel scorer finds the reference.
 
-    Each candidate's own kernel error falls as gamma falls (a smoother
-    kernel has a faster-decaying spectrum, so 16 components capture more of
-    it), so the default scoring picks the smallest gamma of the grid. Against
-    one reference kernel (gamma = 5), the network trained on that kernel is
-    the best approximation; the smoothest one is far worse (kernel errors
-    about 1.7 against 0.23 here).
+    A candidate's own kernel error falls as gamma falls (a smoother kernel
+    has a faster-decaying spectrum, so 16 components capture more of it: the
+    optimal errors here are about 1e-4, 0.01, 0.08 and 0.35), so the default
+    scoring prefers a gamma below the reference (the trained networks' own
+    errors are about 0.15, 0.15, 0.17 and 0.52: 60 passes do not reach the
+    smooth kernels' optimum). Against one reference kernel (gamma = 5), the
+    network trained on that kernel is the best approximation; the smoothest
+    one is far worse (kernel errors about 1.5 against 0.17 here).
     """
     X, _ = make_half_moons(800, random_state=0)
     grid = [0.5, 2.0, 5.0, 20.0]
@@ -189,7 +191,7 @@ def test_search_over_gamma_needs_a_fixed_reference_kernel():
     ).fit(X)  # fmt: skip
     own = search.cv_results_["mean_test_own"]
     fixed = search.cv_results_["mean_test_fixed"]
-    assert grid[np.argmax(own)] == 0.5  # the smallest gamma
-    assert own[0] > own[2] + 0.05
+    assert grid[np.argmax(own)] < 5.0  # a smoother kernel than the reference
+    assert own[:2].min() > own[2] + 0.01 and own[2] > own[3] + 0.1
     assert grid[np.argmax(fixed)] == 5.0  # the reference
     assert fixed[2] > fixed[0] + 0.5

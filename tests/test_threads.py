@@ -24,7 +24,7 @@ def recording_rbf(X, W):
 
 def failing_rbf(X, W):
     SEEN.append(_threads.allowed_threads())
-    if len(SEEN) > 3:
+    if len(SEEN) > 20:  # past the kernel's validation (a few calls): fails in training
         raise RuntimeError("kernel failed")
     return torch.exp(-(torch.cdist(X, W) ** 2))
 
