@@ -43,6 +43,11 @@ REFERENCE_BATCH = 64
 # The duality gap is measured on at most max(this, 4 N) rows.
 GAP_SAMPLE_ROWS = 1024
 SETTLE_LATERAL = True
+# fit ends (adaptive rule) at the best of these points between the learned
+# lateral weights (0) and their fixed point (1), on a sample of the rows:
+# eighths resolve the optimum of the MNIST alpha = 3 seeds (0.5 and 0.75 at
+# N = 400), whose errors vary smoothly with the fraction.
+SETTLE_FRACTIONS = tuple(i / 8 for i in range(9))
 # The fitted common initial gain is used only within this range.
 INITIAL_GAIN_RANGE = (1e-6, 1e6)
 # The largest anti-Hebbian step eta of lateral="adaptive" (the paper's
@@ -757,11 +762,14 @@ array-like of shape (n_components, n_features), default="kmeans++"
         ``L`` goes to the fixed point of the anti-Hebbian rule for the final
         landmarks and gains, ``<y y^T>`` over the training rows (the limit of
         lateral learning with ``W`` and ``q`` frozen, computed exactly in one
-        pass and one eigendecomposition). For ``lateral="adaptive"`` the
-        settled weights are kept only if they approximate the kernel better
-        than the learned ones on a sample of the training rows: a fixed point
-        away from the learned weights can be worse for the output (MNIST,
-        power-cosine with alpha = 3).
+        pass and one eigendecomposition). For ``lateral="adaptive"`` it goes
+        to the point between the learned weights and that fixed point that
+        approximates the kernel best on a sample of the training rows: a
+        fixed point away from the learned weights can be worse for the
+        output, and learned weights still off in a few slow directions too
+        (MNIST, power-cosine with alpha = 3, N = 400, seeds 1 and 2: 0.183
+        and 0.106 learned, 0.098 and 0.099 settled, 0.089 and 0.086 at
+        fractions 0.75 and 0.5).
         """
         if self.lateral_ in ("equilibrium", "adaptive") and SETTLE_LATERAL:
             self._settle_lateral(X, device)
@@ -838,20 +846,26 @@ array-like of shape (n_components, n_features), default="kmeans++"
         S = self._drive_moments_of(X, W, q, device)
         L = _gda.lateral_equilibrium(S, self.reg).to(W.dtype)
         if self.lateral_ == "adaptive":
-            sample = score_subsample(X)
-            D = _gda.drive(q, self.kernel_(to_tensor(sample, device), W))
-            errors = [
-                kernel_approximation_error(
-                    sample, to_numpy(_gda.response_solve(D, lateral, self.reg)),
-                    kernel=self.kernel_, device=str(device),
-                )
-                for lateral in (L_learned, L)
-            ]  # fmt: skip
-            if not errors[1] < errors[0]:
-                return
+            L = self._best_lateral_between(X, W, q, L_learned, L, device)
         self.lateral_weights_ = L.cpu().numpy()
         if self.lateral_ == "equilibrium":
             self._drive_moments = S.cpu().numpy()  # the rule's statistic "drive_moments"
+
+    def _best_lateral_between(self, X, W, q, L_learned, L_settled, device):
+        """The point of ``SETTLE_FRACTIONS`` on the segment from the learned
+        lateral weights to their fixed point with the lowest kernel error on a
+        sample of the training rows (every point is positive semi-definite)."""
+        sample = score_subsample(X)
+        D = _gda.drive(q, self.kernel_(to_tensor(sample, device), W))
+        candidates = [(1 - t) * L_learned + t * L_settled for t in SETTLE_FRACTIONS]
+        errors = [
+            kernel_approximation_error(
+                sample, to_numpy(_gda.response_solve(D, lateral, self.reg)),
+                kernel=self.kernel_, device=str(device),
+            )
+            for lateral in candidates
+        ]  # fmt: skip
+        return candidates[int(np.nanargmin(errors))] if np.isfinite(errors).any() else L_learned
 
     def _drive_moments_of(self, X, W, q, device):
         """``<u u^T>`` over the rows of ``X`` at these synapses (float64, in blocks)."""

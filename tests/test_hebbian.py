@@ -11,6 +11,7 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.kernel_approximation import Nystroem
+from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -728,3 +729,41 @@ def test_more_neurons_than_samples_warns(small_data):
             small_data[:20]
         )
         HebbianKernelSimilarityMatching(20, max_iter=1, random_state=0).fit(small_data[:20])
+
+
+def test_fit_ends_at_the_best_lateral_weights_between_learned_and_settled(moons, monkeypatch):
+    """The adaptive rule's final L lies on the segment from the learned weights
+    to their fixed point, at a point no worse on the scored sample than either
+    end (oracle: the fixed point from an eigendecomposition in numpy)."""
+    X = moons[0][:600]
+    # two passes: L is still off its fixed point, and a point between is best
+    params = dict(n_components=12, gamma=GAMMA_MOONS, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        monkeypatch.setattr(hebbian_module, "SETTLE_LATERAL", False)
+        learned = HebbianKernelSimilarityMatching(**params).fit(X)
+        monkeypatch.setattr(hebbian_module, "SETTLE_LATERAL", True)
+        final = HebbianKernelSimilarityMatching(**params).fit(X)
+    assert final.lateral_ == "adaptive"
+    np.testing.assert_array_equal(final.components_, learned.components_)
+    # the fixed point: L with the eigenvectors of S = <u u^T> and l (l + reg)^2 = s
+    U = final.gains_ * rbf_kernel(X, final.components_, gamma=GAMMA_MOONS)
+    s, V = np.linalg.eigh(U.T @ U / len(X))
+    roots = [max(np.roots([1, 2 * final.reg, final.reg**2, -max(v, 0)]).real) for v in s]
+    settled = (V * roots) @ V.T
+    direction = settled - learned.lateral_weights_
+    t = np.sum((final.lateral_weights_ - learned.lateral_weights_) * direction) / np.sum(
+        direction**2
+    )
+    # on the segment (float64 throughout: 1e-8 of the weights' scale)
+    np.testing.assert_allclose(
+        final.lateral_weights_, learned.lateral_weights_ + t * direction, atol=1e-8
+    )
+    assert 0.1 <= t <= 1 + 1e-8, t  # moved off the learned weights
+
+    def error(L):
+        Y = np.linalg.solve(L + final.reg * np.eye(len(L)), U.T).T
+        return kernel_approximation_error(X, Y, kernel="rbf", gamma=GAMMA_MOONS)
+
+    assert error(final.lateral_weights_) <= min(error(learned.lateral_weights_),
+                                                error(settled)) + 1e-9  # fmt: skip

@@ -169,9 +169,10 @@ def plot_error_vs_n(rows, path):
         n = [int(r["n_components"]) for r in defaults]
         lines = [
             ("y_error_mean", "defaults", "network y, defaults", "o-"),
+            ("y_error_mean", "equilibrium", "network y, equilibrium rule", "d-."),
             ("y_error_mean", "paper", "network y, paper's procedure", "s--"),
             ("nystroem_mean", "defaults", "Nystroem on learned W", "^-"),
-            ("kmeans_nystroem", "defaults", "Nystroem on KMeans", "v:"),
+            ("kmeans_nystroem", "defaults", "Nystroem on k-means++", "v:"),
             ("optimal", "defaults", "optimal (kernel PCA)", "k-"),
         ]
         for field, procedure, label, style in lines:
@@ -215,7 +216,7 @@ def plot_speed(by_n, by_b, path):
 
 def write_grid_tables(rows, directory):
     """One narrow CSV per data set: the columns a reader compares."""
-    header = ["N", "procedure", "y error", "y min - max", "Nystroem on W", "KMeans Nystroem",
+    header = ["N", "procedure", "y error", "y min - max", "Nystroem on W", "k-means++ Nystroem",
               "optimal", "fit s"]  # fmt: skip
     for dataset in GRID_LABELS:
         part = [r for r in rows if r["dataset"] == dataset]
