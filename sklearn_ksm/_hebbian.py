@@ -197,16 +197,17 @@ class HebbianKernelSimilarityMatching(
         converges"). ``"adaptive"``: the anti-Hebbian rule of Eq. 15, each
         synapse ``L_ij`` moving towards ``y_i y_j``, with one global step
         size (shared by all synapses) set at every step from the stiffness
-        of the ascent, ``2 * 7 / kappa`` with ``kappa = l_max / (l_min +
+        of the ascent, ``2 * 30 / kappa`` with ``kappa = l_max / (l_min +
         reg)`` tracked by one power-iteration step on ``L`` and one
         inverse-iteration step on ``L + reg I``, and the feedforward synapses
         and gains learning at most a tenth as fast. Three parts are not
         local and run once per ``fit``: ``L`` starts at the rule's fixed
         point for the initial landmarks (and, for kernels with learned gains,
         the gains at the common scale that best matches the kernel), and
-        ``fit`` ends by setting ``L`` to its fixed point for the final
-        landmarks if that approximates the kernel better on a sample of the
-        training rows. ``"hebbian"``: the paper's procedure: the same rule
+        ``fit`` ends by moving ``L`` to the point between the learned
+        weights and their fixed point for the final landmarks (in eighths)
+        that approximates the kernel best on a sample of the training rows.
+        ``"hebbian"``: the paper's procedure: the same rule
         at the fixed step ``learning_rate_lateral`` from ``L = I``; it needs
         a tuned rate and diverges at large N. ``"equilibrium"``: the exact,
         non-local reference: ``L`` is the maximiser of Eq. 9 for a running

@@ -40,15 +40,15 @@ from threadpoolctl import ThreadpoolController
 
 # Order of the largest matrix (the number of output neurons N of a network,
 # of samples of a dense kernel PCA, of landmarks of a Nystroem map) from which
-# the package's default uses more than one thread. Provisional, to be set
-# from ``python benchmarks/bench_contention.py --tables crossover`` on a quiet
-# machine (on the project's 2-core machine at load average 8, two threads
-# lost at every N from 16 to 800). It lies between N = 200, where a step's
-# N^3 factorisations cost 1/64 of those at N = 800 and the per-call overheads
-# of small kernels weigh more, and N = 800, where the factorisations dominate
-# the step and a second thread paid on the idle machine: fit at
-# (M, N) = (400, 800) ran 186 steps/s on two threads against 144 on one
-# (doc/benchmarks.rst, table 1, the anti-Hebbian step).
+# the package's default uses more than one thread (the cores idle now).
+# Measured with ``python benchmarks/bench_contention.py --tables crossover``
+# on the project's 2-core Intel Xeon at load average 0.8 (doc/benchmarks.rst,
+# "Threads on a busy machine"): a second idle core made a default fit
+# (max_iter=2) 1.08 to 1.88 times as fast at every N from 8 to 800, so speed
+# alone would put this threshold at 8. It stays at 256 because below it the
+# thread count, and with it the last bits of every fitted attribute, does
+# not depend on the machine's load: a fit with the same random_state is
+# bitwise reproducible without setting n_jobs (doc/scale_out.rst).
 THREADS_MIN_SIZE = 256
 
 
