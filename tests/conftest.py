@@ -45,3 +45,18 @@ def moons():
 def small_data():
     rng = np.random.RandomState(0)
     return rng.normal(size=(120, 4))
+
+
+def snapshot(est):
+    """Copies of an estimator's attributes, to compare with after a call."""
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(est).items()}
+
+
+def assert_same_state(est, before):
+    """The estimator's attributes equal the ``snapshot`` ``before``, bit for bit."""
+    assert set(vars(est)) == set(before)
+    for key, value in before.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(getattr(est, key), value, err_msg=key)
+        else:
+            assert getattr(est, key) == value, key

@@ -20,7 +20,7 @@ from sklearn_ksm import (
 )
 from sklearn_ksm.baselines import KernelNystroem
 
-from .conftest import CUDA
+from .conftest import CUDA, DEVICES
 
 NETWORKS = [
     HebbianKernelSimilarityMatching(6, gamma=2.0, max_iter=3, random_state=0),
@@ -97,18 +97,12 @@ def _check_dispatched_transform(estimator, X_numpy, device):
             np.testing.assert_array_equal(attribute, getattr(fitted, name))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("estimator", NETWORKS, ids=IDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_dispatch_returns_tensor_of_input_dtype_cpu(estimator, dtype, data, dispatch):
-    _check_dispatched_transform(estimator, data.astype(dtype), "cpu")
-
-
-@CUDA
-@pytest.mark.cuda
-@pytest.mark.parametrize("estimator", NETWORKS, ids=IDS)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_dispatch_returns_tensor_on_the_cuda_device(estimator, dtype, data, dispatch):
-    _check_dispatched_transform(estimator, data.astype(dtype), "cuda")
+def test_dispatch_returns_tensor_of_input_dtype_on_its_device(estimator, dtype, device, data,
+                                                              dispatch):  # fmt: skip
+    _check_dispatched_transform(estimator, data.astype(dtype), device)
 
 
 @CUDA

@@ -22,26 +22,13 @@ import sklearn_ksm._hebbian as hebbian_module
 from sklearn_ksm import HebbianKernelSimilarityMatching, TrainingDivergedError
 from sklearn_ksm.metrics import kernel_approximation_error
 
-from .conftest import CUDA
+from .conftest import CUDA, assert_same_state, snapshot
 
 GAMMA_MOONS = 1 / (2 * 0.3**2)  # the paper's sigma = 0.3
 
 
 def rbf_callable(X, W, gamma):
     return torch.exp(-gamma * torch.cdist(X, W) ** 2)
-
-
-def fitted_snapshot(est):
-    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(est).items()}
-
-
-def assert_same_state(est, snapshot):
-    assert set(vars(est)) == set(snapshot)
-    for key, value in snapshot.items():
-        if isinstance(value, np.ndarray):
-            np.testing.assert_array_equal(getattr(est, key), value, err_msg=key)
-        else:
-            assert getattr(est, key) == value, key
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +142,7 @@ def test_partial_fit_step_equals_fit_step(small_data):
 def test_partial_fit_continues_and_counts(small_data):
     est = HebbianKernelSimilarityMatching(5, batch_size=32, random_state=0)
     est.partial_fit(small_data)
-    first = fitted_snapshot(est)
+    first = snapshot(est)
     est.partial_fit(small_data[:50])
     assert (est.n_steps_, est.n_samples_seen_, est.n_iter_) == (4 + 2, 120 + 50, 2)
     assert len(est.objective_history_) == est.n_steps_
@@ -169,7 +156,7 @@ def test_fit_counters_and_history(small_data):
     assert (est.n_iter_, est.n_steps_, est.n_samples_seen_) == (3, 12, 360)
     assert est.objective_history_.shape == (12,) and np.isfinite(est.objective_history_).all()
     # fit starts cold: a second fit gives the same model, not a continued one.
-    again = fitted_snapshot(est.fit(small_data))
+    again = snapshot(est.fit(small_data))
     np.testing.assert_array_equal(again["components_"], est.components_)
 
 
@@ -336,7 +323,7 @@ def test_pipeline_and_grid_search_without_scoring(small_data):
 @pytest.mark.parametrize("method", ["fit", "partial_fit", "transform"])
 def test_bad_input_is_rejected_and_model_untouched(fitted, method, X, error, match):
     est = pickle.loads(pickle.dumps(fitted))
-    before = fitted_snapshot(est)
+    before = snapshot(est)
     with pytest.raises(error, match=match):
         getattr(est, method)(X)
     assert_same_state(est, before)
@@ -345,7 +332,7 @@ def test_bad_input_is_rejected_and_model_untouched(fitted, method, X, error, mat
 @pytest.mark.parametrize("method", ["partial_fit", "transform", "score"])
 def test_wrong_number_of_features(fitted, small_data, method):
     est = pickle.loads(pickle.dumps(fitted))
-    before = fitted_snapshot(est)
+    before = snapshot(est)
     with pytest.raises(ValueError, match="features"):
         getattr(est, method)(small_data[:, :3])
     assert_same_state(est, before)
@@ -365,7 +352,7 @@ def test_wrong_number_of_features(fitted, small_data, method):
 )
 def test_invalid_parameters_are_rejected_and_model_untouched(fitted, small_data, params, error):
     est = pickle.loads(pickle.dumps(fitted)).set_params(**params)
-    before = fitted_snapshot(est)
+    before = snapshot(est)
     with pytest.raises(error):
         est.fit(small_data)
     assert_same_state(est, before)
@@ -402,7 +389,7 @@ def test_divergence_after_sane_checks_keeps_a_state_that_transforms(small_data):
 
 def test_interrupted_fit_keeps_previous_model(fitted, small_data, monkeypatch):
     est = pickle.loads(pickle.dumps(fitted))
-    before = fitted_snapshot(est)
+    before = snapshot(est)
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
@@ -419,7 +406,7 @@ def test_interrupted_fit_keeps_previous_model(fitted, small_data, monkeypatch):
 def test_interrupt_mid_partial_fit_keeps_previous_model(fitted, small_data, monkeypatch):
     """An interrupt after some steps of a partial_fit leaves the model as it was."""
     est = pickle.loads(pickle.dumps(fitted)).set_params(batch_size=10)
-    before = fitted_snapshot(est)
+    before = snapshot(est)
     step, calls = hebbian_module._gda.minibatch_step, []
 
     def interrupt_third_step(*args, **kwargs):

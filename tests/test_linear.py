@@ -41,6 +41,8 @@ from sklearn_ksm.metrics import (
     whitening_error,
 )
 
+from .conftest import assert_same_state, snapshot
+
 SPECTRUM_A = [5, 4, 3, 1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
 CHECKPOINTS = [1_000] + [10_000 * i for i in range(1, 11)]
 
@@ -71,19 +73,6 @@ def stream(est, X, checkpoints, reference):
 
 def eta_psp(t):
     return 1.0 / (2 * t + 5)
-
-
-def snapshot(est):
-    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(est).items()}
-
-
-def assert_same_state(est, before):
-    assert set(vars(est)) == set(before)
-    for key, value in before.items():
-        if isinstance(value, np.ndarray):
-            np.testing.assert_array_equal(getattr(est, key), value, err_msg=key)
-        else:
-            assert getattr(est, key) == value, key
 
 
 @pytest.fixture(scope="module", autouse=True)

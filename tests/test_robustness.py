@@ -27,6 +27,8 @@ from sklearn_ksm import (
 from sklearn_ksm.metrics import kernel_approximation_error
 from sklearn_ksm.datasets import load_mnist, make_half_moons
 
+from .conftest import assert_same_state, snapshot
+
 DTYPES = [np.float16, np.float32, np.float64, np.int32, np.int64, np.bool_, object]
 KERNELS = ["rbf", "power_cosine", "linear", "poly"]
 
@@ -99,19 +101,6 @@ def _fitted_arrays_finite(est):
             assert np.isfinite(value).all(), name
 
 
-def _snapshot(est):
-    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(est).items()}
-
-
-def _assert_same_state(est, snapshot):
-    assert set(vars(est)) == set(snapshot)
-    for key, value in snapshot.items():
-        if isinstance(value, np.ndarray):
-            np.testing.assert_array_equal(getattr(est, key), value, err_msg=key)
-        else:
-            assert getattr(est, key) == value, key
-
-
 def assert_raises_or_sane(est, X):
     """The adaptive rule ties its steps to the stiffness of the ascent: at
     rates that blow the other rules up it may train to a sane state. Either
@@ -156,7 +145,7 @@ def assert_kept_state_usable_or_none(est, exc, X, before=None):
             est.transform(X)
     else:
         assert message.endswith("the estimator keeps the previous fit."), message
-        _assert_same_state(est, before)
+        assert_same_state(est, before)
 
 
 LINEAR = [HebbianSimilarityMatching, FoldiakNetwork]
@@ -447,7 +436,7 @@ def test_divergence_before_a_check_keeps_the_previous_fit_and_counters(issue_moo
         8, kernel="linear", lateral="hebbian", max_iter=2, random_state=0
     ).fit(issue_moons)
     est.set_params(learning_rate=3.0)
-    before = _snapshot(est)
+    before = snapshot(est)
     with pytest.raises(TrainingDivergedError) as info:
         getattr(est, method)(issue_moons)
     assert_kept_state_usable_or_none(est, info.value, issue_moons, before=before)
@@ -467,7 +456,7 @@ def test_divergence_names_a_callable_kernel_that_returns_non_finite_values():
     X = np.random.RandomState(0).normal(size=(64, 3)) * 0.5
     est = HebbianKernelSimilarityMatching(4, kernel=exp_linear_kernel, max_iter=2,
                                           random_state=0).fit(X)  # fmt: skip
-    before = _snapshot(est)
+    before = snapshot(est)
     with pytest.raises(TrainingDivergedError) as info:
         est.partial_fit(X * 100)
     assert "'exp_linear_kernel' returned non-finite values" in str(info.value)
@@ -498,10 +487,10 @@ def test_partial_fit_refuses_changed_structural_parameters(params):
     (name,) = params
     fitted = {name: getattr(est, name)}
     est.set_params(**params)
-    before = _snapshot(est)
+    before = snapshot(est)
     with pytest.raises(ValueError, match=rf"{name}=.* changed since it was fitted.*Call fit"):
         est.partial_fit(X)
-    _assert_same_state(est, before)
+    assert_same_state(est, before)
     assert est.set_params(**fitted).partial_fit(X).n_iter_ == 3
     est.set_params(**params).fit(X).partial_fit(X)
     assert est.n_iter_ == 3 and est.transform(X).shape[1] == est.n_components
