@@ -17,9 +17,9 @@ object. A rule has three methods:
 
 and ``initial_stats(n_components, n_features, dtype, device)``, the
 statistics it keeps (a dict of tensors, empty for local rules), which the
-estimator stores as private fitted attributes. To change how the lateral
-weights learn, edit or add a rule here and name it in
-:data:`LATERAL_RULES`.
+estimator stores as private fitted attributes. :class:`LateralRule` gives
+each method its neutral default. To change how the lateral weights learn,
+edit or add a rule here and name it in :data:`LATERAL_RULES`.
 """
 
 import math
@@ -29,13 +29,10 @@ import torch
 from . import _gda
 
 
-class AntiHebbian:
-    """The paper's anti-Hebbian ascent (Eq. 15): ``L += eta_l / 2 (<y y^T> - L)``.
+class LateralRule:
+    """The neutral rule: no statistics, no probes, the schedule's rates, ``L`` unchanged.
 
-    Local: synapse ``L_ij`` changes by the responses ``y_i``, ``y_j`` of the
-    neurons it connects and its own value. Stable only while ``eta_l`` stays
-    below about ``2 / kappa``, ``kappa`` the stiffness of the ascent (user
-    guide, "Training that converges").
+    The rules below override what they change.
     """
 
     def initial_stats(self, n_components, n_features, dtype, device):
@@ -52,6 +49,19 @@ class AntiHebbian:
 
     def feedforward_rates(self, stats, rates):
         return rates
+
+    def update(self, L, stats, **context):
+        return L, stats
+
+
+class AntiHebbian(LateralRule):
+    """The paper's anti-Hebbian ascent (Eq. 15): ``L += eta_l / 2 (<y y^T> - L)``.
+
+    Local: synapse ``L_ij`` changes by the responses ``y_i``, ``y_j`` of the
+    neurons it connects and its own value. Stable only while ``eta_l`` stays
+    below about ``2 / kappa``, ``kappa`` the stiffness of the ascent (user
+    guide, "Training that converges").
+    """
 
     def update(self, L, stats, *, Y, rates, **context):
         return _gda.anti_hebbian_update(L, Y, rates.lateral), stats
@@ -139,7 +149,7 @@ class ConditionedAntiHebbian(AntiHebbian):
         return L, stats
 
 
-class Equilibrium:
+class Equilibrium(LateralRule):
     """The exact maximiser of Eq. 9 over ``L`` for running drive moments (non-local).
 
     The limit of the anti-Hebbian rule with infinitely separated time scales:
@@ -212,12 +222,3 @@ class Equilibrium:
 
     def learns(self, step):
         return step >= self.warmup
-
-    def probes(self, stats):
-        return None
-
-    def feedforward_rates(self, stats, rates):
-        return rates
-
-    def update(self, L, stats, **context):
-        return L, stats
