@@ -54,14 +54,20 @@ class TrainingState(NamedTuple):
 
 
 class LearningRates(NamedTuple):
-    """Step sizes of Eq. 10 for one step: feedforward ``W``, gains ``q``, lateral ``L``."""
+    """Step sizes of Eq. 10 for one step: feedforward ``W``, gains ``q``, lateral ``L``.
+
+    ``average_output``: whether a rule that keeps a running average of its
+    lateral weights for the output updates it (streams; ``fit`` settles its
+    lateral weights at the end instead, so it skips that cost).
+    """
 
     w: float
     q: float
     lateral: float
+    average_output: bool = False
 
     def scaled(self, factor):
-        return LearningRates(self.w * factor, self.q * factor, self.lateral * factor)
+        return self._replace(w=self.w * factor, q=self.q * factor, lateral=self.lateral * factor)
 
 
 def drive(q, K):

@@ -297,7 +297,14 @@ array-like of shape (n_components, n_features), default="kmeans++"
     gains_ : ndarray of shape (n_components,)
         Gains ``q`` (all 1 for homogeneous kernels).
     lateral_weights_ : ndarray of shape (n_components, n_components)
-        Lateral inhibitory weights ``L`` (symmetric positive semi-definite).
+        Lateral inhibitory weights ``L`` of the output (symmetric positive
+        semi-definite). For ``lateral_="adaptive"``, the running average of
+        the learned weights (over ten times their learning time, the time
+        scale of the landmarks), which a stream's constant rates leave
+        fluctuating; right after ``fit``, the settled weights.
+    learning_lateral_weights_ : ndarray of shape (n_components, n_components)
+        The lateral weights the learning rule updates (equal to
+        ``lateral_weights_`` for the other rules and right after ``fit``).
     kernel_ : Kernel
         The kernel object with its resolved parameters (e.g. ``gamma``).
     lateral_ : str
@@ -508,7 +515,9 @@ array-like of shape (n_components, n_features), default="kmeans++"
         current synapses (also after ``fit``). Rows are used in the given
         order, in batches of ``batch_size``, at the base learning rates (no
         decay schedule: a stream has no known end; change the rates with
-        ``set_params`` between calls to anneal).
+        ``set_params`` between calls to anneal). With ``lateral_="adaptive"``
+        the output uses the running average of the learned lateral weights
+        (``lateral_weights_``), which such constant rates leave fluctuating.
 
         Parameters
         ----------
@@ -657,7 +666,8 @@ array-like of shape (n_components, n_features), default="kmeans++"
         return schedule, monitor
 
     def _stream_schedule(self):
-        return Schedule(self._rates())
+        # a stream's output averages the lateral weights (adaptive rule); fit settles them
+        return Schedule(self._rates()._replace(average_output=True))
 
     def _initial_state(self, X, device, generator):
         """Landmarks from ``init``; gains fitted; lateral weights from the rule.
@@ -743,7 +753,8 @@ array-like of shape (n_components, n_features), default="kmeans++"
         arrays = {
             "components_": to_numpy(state.W),
             "gains_": to_numpy(state.q),
-            "lateral_weights_": to_numpy(state.L),
+            "lateral_weights_": to_numpy(self._lateral_rule().output(state.L, state.stats)),
+            "learning_lateral_weights_": to_numpy(state.L),
             "_stat_names": tuple(state.stats),
         }
         arrays.update({"_" + name: to_numpy(value) for name, value in state.stats.items()})
@@ -754,7 +765,8 @@ array-like of shape (n_components, n_features), default="kmeans++"
         stats = {name: to_tensor(getattr(self, "_" + name), device)
                  for name in getattr(self, "_stat_names", ())}  # fmt: skip
         return _gda.TrainingState(
-            tensor(self.components_), tensor(self.gains_), tensor(self.lateral_weights_), stats
+            tensor(self.components_), tensor(self.gains_), tensor(self.learning_lateral_weights_),
+            stats,
         )
 
     def _finish_fit(self, X, device, result):
@@ -843,12 +855,14 @@ array-like of shape (n_components, n_features), default="kmeans++"
         )
 
     def _settle_lateral(self, X, device):
-        W, q, L_learned, _ = self._fitted_state(device, X.dtype)
+        W, q, L_learned, stats = self._fitted_state(device, X.dtype)
         S = self._drive_moments_of(X, W, q, device)
         L = _gda.lateral_equilibrium(S, self.reg).to(W.dtype)
         if self.lateral_ == "adaptive":
             L = self._best_lateral_between(X, W, q, L_learned, L, device)
-        self.lateral_weights_ = L.cpu().numpy()
+        # learned and output weights both start from here (e.g. for partial_fit)
+        stats = self._lateral_rule().restart(L, stats)
+        self.__dict__.update(self._state_arrays(_gda.TrainingState(W, q, L, stats)))
         if self.lateral_ == "equilibrium":
             self._drive_moments = S.cpu().numpy()  # the rule's statistic "drive_moments"
 
@@ -988,8 +1002,11 @@ array-like of shape (n_components, n_features), default="kmeans++"
         return None
 
     def _prepare_response(self, state):
-        operator = _gda.response_operator(state.L, self.reg) if self.inference == "solve" else None
-        return state.network, operator
+        # the output's lateral weights, as published (for the adaptive rule the
+        # running average of the learned ones in state.L)
+        L = torch.as_tensor(self.lateral_weights_, dtype=state.L.dtype, device=state.L.device)
+        operator = _gda.response_operator(L, self.reg) if self.inference == "solve" else None
+        return _gda.NetworkState(state.W, state.q, L), operator
 
     def _respond(self, state, X_block):
         state, operator = state

@@ -738,13 +738,13 @@ def test_fit_ends_at_the_best_lateral_weights_between_learned_and_settled(moons,
     s, V = np.linalg.eigh(U.T @ U / len(X))
     roots = [max(np.roots([1, 2 * final.reg, final.reg**2, -max(v, 0)]).real) for v in s]
     settled = (V * roots) @ V.T
-    direction = settled - learned.lateral_weights_
-    t = np.sum((final.lateral_weights_ - learned.lateral_weights_) * direction) / np.sum(
+    direction = settled - learned.learning_lateral_weights_
+    t = np.sum((final.lateral_weights_ - learned.learning_lateral_weights_) * direction) / np.sum(
         direction**2
     )
     # on the segment (float64 throughout: 1e-8 of the weights' scale)
     np.testing.assert_allclose(
-        final.lateral_weights_, learned.lateral_weights_ + t * direction, atol=1e-8
+        final.lateral_weights_, learned.learning_lateral_weights_ + t * direction, atol=1e-8
     )
     assert 0.1 <= t <= 1 + 1e-8, t  # moved off the learned weights
 
@@ -752,5 +752,47 @@ def test_fit_ends_at_the_best_lateral_weights_between_learned_and_settled(moons,
         Y = np.linalg.solve(L + final.reg * np.eye(len(L)), U.T).T
         return kernel_approximation_error(X, Y, kernel="rbf", gamma=GAMMA_MOONS)
 
-    assert error(final.lateral_weights_) <= min(error(learned.lateral_weights_),
+    assert error(final.lateral_weights_) <= min(error(learned.learning_lateral_weights_),
                                                 error(settled)) + 1e-9  # fmt: skip
+
+
+def stream_in_chunks(X, first, chunk, **params):
+    """``partial_fit`` on ``X[:first]`` (which initialises), then chunks of ``chunk`` rows."""
+    est = HebbianKernelSimilarityMatching(**params).partial_fit(X[:first])
+    for start in range(first, len(X), chunk):
+        est.partial_fit(X[start : start + chunk])
+    return est
+
+
+def test_stream_responds_with_the_running_average_of_the_learned_lateral_weights(moons):
+    """A stream's output uses lateral_weights_, the adaptive rule's running
+    average, while learning continues from learning_lateral_weights_; the
+    average carries over between calls: after the same first call, the rest
+    of the rows in one call or in chunks give the same network."""
+    X = moons[0][:800]
+    params = dict(n_components=10, gamma=GAMMA_MOONS, batch_size=8, random_state=0)
+    whole = stream_in_chunks(X, 200, len(X), **params)
+    assert whole.lateral_ == "adaptive"
+    assert not np.allclose(whole.lateral_weights_, whole.learning_lateral_weights_)
+    # oracle for the output: y = (L + reg I)^-1 q f(W, x) with the averaged L
+    U = whole.gains_ * rbf_kernel(X, whole.components_, gamma=GAMMA_MOONS)
+    A = whole.lateral_weights_ + whole.reg * np.eye(10)
+    np.testing.assert_allclose(whole.transform(X), np.linalg.solve(A, U.T).T, rtol=1e-8)
+    # same steps in the same order: equal up to rounding
+    chunked = stream_in_chunks(X, 200, 200, **params)
+    for name in ("components_", "lateral_weights_", "learning_lateral_weights_"):
+        np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-10)
+
+
+def test_stream_after_fit_starts_from_the_settled_lateral_weights(moons):
+    X = moons[0][:600]
+    est = HebbianKernelSimilarityMatching(8, gamma=GAMMA_MOONS, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X)
+    np.testing.assert_array_equal(est.learning_lateral_weights_, est.lateral_weights_)
+    settled = est.lateral_weights_.copy()
+    est.set_params(batch_size=1).partial_fit(X[:1])
+    # one row, one step: the average moved by its slow rate only, from the settled L
+    step = np.abs(est.learning_lateral_weights_ - settled).max()
+    assert 0 < np.abs(est.lateral_weights_ - settled).max() < step

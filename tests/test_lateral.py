@@ -117,3 +117,35 @@ def test_equilibrium_rule_is_the_maximiser_for_its_moments():
     L_new, stats = rule.lateral(L, stats, X=X, D=D, W=W, q=q, step=0)
     torch.testing.assert_close(stats["drive_moments"], D.T @ D / len(X))
     torch.testing.assert_close(L_new, _gda.lateral_equilibrium(D.T @ D / len(X), REG))
+
+
+def test_adaptive_rule_outputs_the_running_average_of_its_learned_weights():
+    # oracle: the weighted mean sum_t a_t L_t / sum_t a_t with
+    # a_t = rho_t prod_{s > t} (1 - rho_s), rho_t = eta_t / (2 * 10)
+    n = 5
+    W, q, L, _ = random_state(n_neurons=n, seed=3)
+    rule = _lateral.ConditionedAntiHebbian(cap=0.2, reg=REG)
+    stats = rule.initial_stats(n, W.shape[1], L.dtype, "cpu")
+    torch.testing.assert_close(rule.output(L, stats), L)  # no step yet: the learned L
+    # fit's steps (average_output False) keep no average: the output is the learned L
+    Y0 = torch.randn(8, n, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    P0 = torch.linalg.solve(L + REG * torch.eye(n, dtype=L.dtype), stats["bottom_direction"])[None]
+    L0, stats0 = rule.update(L, stats, Y=Y0, P=P0, rates=_gda.LearningRates(0, 0, 0.2))
+    torch.testing.assert_close(rule.output(L0, stats0), L0)
+    gen = torch.Generator().manual_seed(4)
+    A = L + REG * torch.eye(n, dtype=L.dtype)
+    history, rhos = [], []
+    stream = _gda.LearningRates(0, 0, 0.2, average_output=True)
+    for _ in range(6):
+        Y = torch.randn(8, n, generator=gen, dtype=torch.float64)
+        P = torch.linalg.solve(A, stats["bottom_direction"])[None]
+        L, stats = rule.update(L, stats, Y=Y, P=P, rates=stream)
+        A = L + REG * torch.eye(n, dtype=L.dtype)
+        history.append(L)
+        rhos.append(float(stats["step_size"]) / (2 * rule.AVERAGE_TIME_SCALE))
+    weights = [rho * math.prod(1 - r for r in rhos[t + 1 :]) for t, rho in enumerate(rhos)]
+    expected = sum(a * Lt for a, Lt in zip(weights, history, strict=True)) / sum(weights)
+    torch.testing.assert_close(rule.output(L, stats), expected, rtol=1e-12, atol=1e-14)
+    assert not torch.allclose(rule.output(L, stats), L)  # a real average, not the last L
+    # a non-local step that sets L (the end of fit) restarts the average there
+    torch.testing.assert_close(rule.output(L, rule.restart(L, stats)), L)
