@@ -101,7 +101,9 @@ class ConditionedAntiHebbian(AntiHebbian):
     the learned synapse on the time scale of the landmarks: at the constant
     rates of a stream the learned ``L`` fluctuates with every minibatch, and
     ``fit``'s decay and final settling (which remove that noise) have no
-    counterpart in a stream. Without an average the output uses ``L``.
+    counterpart in a stream. Without an average the output uses ``L``. The
+    average restarts when the rates change (``cap``, e.g. annealed with
+    ``set_params`` between ``partial_fit`` calls).
 
     Parameters
     ----------
@@ -150,7 +152,8 @@ class ConditionedAntiHebbian(AntiHebbian):
                 "step_size": torch.tensor(self.cap, dtype=dtype, device=device),
                 "lateral_average": torch.zeros(n_components, n_components, dtype=dtype,
                                                device=device),
-                "average_weight": torch.zeros((), dtype=dtype, device=device)}  # fmt: skip
+                "average_weight": torch.zeros((), dtype=dtype, device=device),
+                "average_cap": torch.tensor(self.cap, dtype=dtype, device=device)}  # fmt: skip
 
     def feedforward_rates(self, stats, rates):
         # the feedforward steps of this minibatch follow the last lateral step
@@ -173,16 +176,22 @@ class ConditionedAntiHebbian(AntiHebbian):
         half = 0.5 * eta  # a tensor: no host synchronisation for the step size
         L = (L * (1.0 - half)).addmm_(Y.mT, Y * (half / Y.shape[0]))
         tiny = torch.finfo(L.dtype).tiny
-        average, weight = stats["lateral_average"], stats["average_weight"]
+        average, weight, cap = (stats[k] for k in ("lateral_average", "average_weight",
+                                                   "average_cap"))  # fmt: skip
         if rates.average_output:
-            # the slow copy of every synapse; its weight tracks the zero start
+            # the slow copy of every synapse; its weight tracks the zero start.
+            # It restarts from nothing when the rates changed (e.g. annealed
+            # between partial_fit calls): kept, it would hold the weights of the
+            # old regime for ten of the new, slower, learning times.
+            keep = (cap == self.cap).to(L.dtype)
             slow = eta / (2 * self.AVERAGE_TIME_SCALE)
-            average = torch.lerp(average, L, slow)
-            weight = torch.lerp(weight, torch.ones_like(weight), slow)
+            average = torch.lerp(average * keep, L, slow)
+            weight = torch.lerp(weight * keep, torch.ones_like(weight), slow)
+            cap = torch.full_like(cap, self.cap)
         stats = {"top_direction": Lv / torch.linalg.vector_norm(Lv).clamp(min=tiny),
                  "bottom_direction": inverse / torch.linalg.vector_norm(inverse).clamp(min=tiny),
-                 "step_size": eta,
-                 "lateral_average": average, "average_weight": weight}  # fmt: skip
+                 "step_size": eta, "lateral_average": average, "average_weight": weight,
+                 "average_cap": cap}  # fmt: skip
         return L, stats
 
     def output(self, L, stats):
@@ -193,7 +202,8 @@ class ConditionedAntiHebbian(AntiHebbian):
 
     def restart(self, L, stats):
         return {**stats, "lateral_average": L.to(stats["lateral_average"].dtype).clone(),
-                "average_weight": torch.ones_like(stats["average_weight"])}  # fmt: skip
+                "average_weight": torch.ones_like(stats["average_weight"]),
+                "average_cap": torch.full_like(stats["average_cap"], self.cap)}  # fmt: skip
 
 
 class Equilibrium(LateralRule):

@@ -792,7 +792,7 @@ def test_stream_after_fit_starts_from_the_settled_lateral_weights(moons):
         est.fit(X)
     np.testing.assert_array_equal(est.learning_lateral_weights_, est.lateral_weights_)
     settled = est.lateral_weights_.copy()
-    est.set_params(batch_size=1).partial_fit(X[:1])
-    # one row, one step: the average moved by its slow rate only, from the settled L
+    est.partial_fit(X[: est.batch_size])
+    # one step at the same rates: the average moved by its slow rate only, from the settled L
     step = np.abs(est.learning_lateral_weights_ - settled).max()
     assert 0 < np.abs(est.lateral_weights_ - settled).max() < step

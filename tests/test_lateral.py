@@ -149,3 +149,10 @@ def test_adaptive_rule_outputs_the_running_average_of_its_learned_weights():
     assert not torch.allclose(rule.output(L, stats), L)  # a real average, not the last L
     # a non-local step that sets L (the end of fit) restarts the average there
     torch.testing.assert_close(rule.output(L, rule.restart(L, stats)), L)
+    # new rates (annealed between calls): the average restarts from nothing,
+    # so after one step it is that step's L
+    annealed = _lateral.ConditionedAntiHebbian(cap=0.02, reg=REG)
+    Y = torch.randn(8, n, generator=gen, dtype=torch.float64)
+    P = torch.linalg.solve(A, stats["bottom_direction"])[None]
+    L1, stats1 = annealed.update(L, stats, Y=Y, P=P, rates=stream._replace(lateral=0.02))
+    torch.testing.assert_close(annealed.output(L1, stats1), L1, rtol=1e-12, atol=1e-14)
