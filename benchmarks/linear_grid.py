@@ -337,7 +337,8 @@ def format_compact(rows):
             f"{worst('whitening_population'):>6.3f} {worst('passes'):>6.1f} "
             f"{worst('psp'):>8.1e} {fmt_reach(worst('psp_reach')):>8} {worst('sm'):>8.1e} "
             f"{reach:>22}  "
-            + (", ".join(f"{u} ({c}/3)" for u, c in zip(unmet, counts)) if unmet else "-")
+            + (", ".join(f"{u} ({c}/{len(summaries)})" for u, c in zip(unmet, counts, strict=True))
+               if unmet else "-")
         )
     return "\n".join(lines) + "\n"
 

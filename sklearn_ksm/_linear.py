@@ -52,7 +52,13 @@ DYNAMICS_RTOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 # step s counts as Gamma(s + 1.5) / Gamma(s + 1) ~ sqrt(s): the early, far
 # from converged synapses fade out. (Weights ~ s, AVERAGE_RATE = 2, ended the
 # benchmark's streams up to 2x above the offline error, against 1.4x.)
-RATE, RATE_T0, RATE_POWER = 0.05, 20, 0.6
+# Per mode (RATE, RATE_T0, RATE_POWER). PSP's slow term is smaller early and
+# decays as t^-0.5: on the grid (simulated with the same rules, 24 cells x 3
+# seeds) (0.05, 20, 0.6) left 3 cells above a subspace error of 1e-2 at the
+# end of the stream and (0.02, 200, 0.5) none; neither reached 1e-2 as early
+# as online_psp's SM in every cell, which no schedule of this form tried did
+# (issue 22 note). PSW keeps the schedule its grid was measured with.
+SLOW_RATE = {"psp": (0.02, 200, 0.5), "psw": (0.05, 20, 0.6)}
 AVERAGE_START, AVERAGE_RATE = 50, 1.5
 # Rows of the first training call whose variance along the initial filters sets
 # the scale of the initial synapses: a 10%-accurate estimate, and the same
@@ -335,8 +341,9 @@ class HebbianSimilarityMatching(_LinearNetwork):
         estimator's lifetime, across ``partial_fit`` calls). A float is
         constant (at most 0.5); a callable maps ``t`` to ``eta_t`` (use a
         module-level function to keep the estimator picklable). ``"auto"``:
-        ``max(1 / (2 t + 5), 0.05 (20 / (t + 20))^0.6)``, at most
-        ``tau / 2`` (PSP); the constant ``min(0.05, tau / 2)`` when
+        ``max(1 / (2 t + 5), 0.02 (200 / (t + 200))^0.5)``, at most
+        ``tau / 2`` (PSP), and ``max(1 / (2 t + 5), 0.05 (20 / (t +
+        20))^0.6)`` (PSW); the constant ``min(0.05, tau / 2)`` when
         ``batch_size=None``. With ``"auto"`` and PSW, both steps are also
         scaled down together whenever the lateral step would exceed half the
         smallest eigenvalue of ``M``, which keeps ``M`` positive definite.
@@ -578,7 +585,8 @@ default="random"
     def _auto_learning_rate(self, t):
         if self.batch_size is None:
             return min(0.05, self._tau / 2)
-        eta = max(1.0 / (2 * t + 5), RATE * (RATE_T0 / (t + RATE_T0)) ** RATE_POWER)
+        rate, t0, power = SLOW_RATE[self.mode]
+        eta = max(1.0 / (2 * t + 5), rate * (t0 / (t + t0)) ** power)
         # PSP keeps M positive definite only while eta / tau < 1.
         return eta if self._scaled else min(eta, self._tau / 2)
 

@@ -630,7 +630,7 @@ def test_partial_fit_after_fit_continues_from_the_fit_steps(fixed_data):
 
 def eta_auto(t):
     """The documented "auto" schedule (PSP, tau=1/2)."""
-    return max(1.0 / (2 * t + 5), 0.05 * (20 / (t + 20)) ** 0.6)
+    return max(1.0 / (2 * t + 5), 0.02 * (200 / (t + 200)) ** 0.5)
 
 
 def test_auto_rate_is_the_documented_schedule(fixed_data):
