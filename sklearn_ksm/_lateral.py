@@ -2,7 +2,7 @@
 
 The training step (:func:`sklearn_ksm._gda.minibatch_step`) writes the
 feedforward updates (Eqs. 13-14) once and hands the lateral half to a rule
-object. A rule has three methods:
+object. A rule has these methods:
 
 - ``lateral(L, stats, *, X, D, W, q, step) -> (L, stats)``: the lateral
   weights the network responds with at this step (the current ones for a
