@@ -41,8 +41,9 @@ DYNAMICS_RTOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 
 
 # The "auto" schedule of HebbianSimilarityMatching (benchmarks/linear_grid.py):
-# eta_t = max(1 / (2 t + 5), RATE * (RATE_T0 / (t + RATE_T0)) ** RATE_POWER). The
-# first term is the paper's running-average schedule, which converges fastest
+# eta_t = max(1 / (2 t + 5), rate * (t0 / (t + t0)) ** power) with
+# (rate, t0, power) = SLOW_RATE[mode]. The first term is the paper's
+# running-average schedule, which converges fastest
 # while t is small; the second decays more slowly (power < 1) so that the
 # slowest mode, the rotation between lambda_k and lambda_{k+1}, still converges
 # when the eigen-gap is small (1 / t steps move it only as t^-(1 - 1/gap)); the
@@ -52,12 +53,12 @@ DYNAMICS_RTOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 # step s counts as Gamma(s + 1.5) / Gamma(s + 1) ~ sqrt(s): the early, far
 # from converged synapses fade out. (Weights ~ s, AVERAGE_RATE = 2, ended the
 # benchmark's streams up to 2x above the offline error, against 1.4x.)
-# Per mode (RATE, RATE_T0, RATE_POWER). PSP's slow term is smaller early and
-# decays as t^-0.5: on the grid (simulated with the same rules, 24 cells x 3
-# seeds) (0.05, 20, 0.6) left 3 cells above a subspace error of 1e-2 at the
-# end of the stream and (0.02, 200, 0.5) none; neither reached 1e-2 as early
-# as online_psp's SM in every cell, which no schedule of this form tried did
-# (issue 22 note). PSW keeps the schedule its grid was measured with.
+# PSP's slow term is smaller early and decays as t^-0.5: on the grid of
+# benchmarks/linear_grid.py, (0.05, 20, 0.6) left 3 of 72 cells above a
+# subspace error of 1e-2 at the end of the stream and (0.02, 200, 0.5) none;
+# neither reached 1e-2 as early as online_psp's SM in every cell (11 and 10
+# cells later), which no schedule of benchmarks/psp_schedule_sweep.py did.
+# PSW keeps the schedule its grid was measured with.
 SLOW_RATE = {"psp": (0.02, 200, 0.5), "psw": (0.05, 20, 0.6)}
 AVERAGE_START, AVERAGE_RATE = 50, 1.5
 # Rows of the first training call whose variance along the initial filters sets
