@@ -14,6 +14,7 @@ the per-sample energy (Eq. 8)::
 
 from typing import NamedTuple
 
+import scipy.linalg
 import torch
 
 # Defaults of the recurrent-dynamics inference path (Eq. 11): iterate until
@@ -91,10 +92,45 @@ def response_solve(drive, L, reg):
     """
     A = L.clone()
     A.diagonal().add_(reg)
-    chol, info = torch.linalg.cholesky_ex(A)
+    chol, factored = cholesky_lower(A)
     Z = torch.linalg.solve_triangular(chol.mT, drive, upper=True, left=False)
     Y = torch.linalg.solve_triangular(chol, Z, upper=False, left=False)
-    return torch.where(info == 0, Y, torch.full_like(Y, float("nan")))
+    return torch.where(factored, Y, torch.full_like(Y, float("nan")))
+
+
+def cholesky_lower(A):
+    """Lower Cholesky factor of a symmetric matrix, and whether it exists.
+
+    Returns ``(C, factored)``, ``factored`` a 0-d bool tensor (no host
+    synchronisation). Only the lower triangle of ``C`` is the factor: its
+    strictly upper triangle is left unspecified, which triangular solves
+    (BLAS ``trsm``) never read. ``A`` may be overwritten.
+
+    On the CPU this is LAPACK's ``potrf`` through scipy, in place: torch's
+    ``cholesky_ex`` copies ``A`` to column-major order and then zeroes the
+    upper triangle in a separate pass, which doubled the factorisation's
+    time at N = 800 (float32, one thread: 7 to 9 ms against 4.0 ms for the
+    factor and both solves of a training step, another job running on the
+    other core; ``benchmarks/bench_speed.py`` table 1 has the whole step).
+    A symmetric ``A`` in row-major order is its own transpose in
+    column-major order, so LAPACK factors its buffer without a copy. Only
+    while torch runs on one thread: with two, scipy's BLAS threads and
+    torch's OpenMP threads wait for each other, and the step took 29 ms
+    against 10 ms with torch's factorisation (same machine, idle).
+    """
+    lapack = _CPU_POTRF.get(A.dtype)
+    if (lapack is None or A.device.type != "cpu" or A.requires_grad
+            or torch.get_num_threads() != 1):  # fmt: skip
+        chol, info = torch.linalg.cholesky_ex(A)
+        return chol, info == 0
+    factor, info = lapack(A.numpy().T, lower=1, clean=0, overwrite_a=1)
+    return torch.from_numpy(factor), torch.tensor(info == 0)
+
+
+_CPU_POTRF = {
+    torch.float32: scipy.linalg.lapack.spotrf,
+    torch.float64: scipy.linalg.lapack.dpotrf,
+}
 
 
 def response_dynamics(drive, L, reg, rtol=DYNAMICS_RTOL, max_iter=DYNAMICS_MAX_ITER):
@@ -125,8 +161,7 @@ def response_dynamics(drive, L, reg, rtol=DYNAMICS_RTOL, max_iter=DYNAMICS_MAX_I
 def energy(Y, K, kdiag, q, L, reg):
     """Minibatch mean of the per-sample energy, Eq. 8 (a 0-d tensor)."""
     per_sample = -(Y * K * q).sum(1) + 0.5 * ((Y @ L) * Y).sum(1) + 0.5 * reg * (Y * Y).sum(1)
-    constant = 0.5 * (q * q * kdiag).sum() - 0.25 * (L * L).sum()
-    return per_sample.mean() + constant
+    return per_sample.mean() + _energy_constant(kdiag, q, L)
 
 
 def grad_q(Y, K, q, kdiag):
@@ -141,8 +176,17 @@ def solved_energy(Y, D, kdiag, q, L):
     ``1/2 y . q f(W, x)``, so the energy needs no ``(B, N) x (N, N)``
     product: ``-1/2 <y . u> + 1/2 sum_i q_i^2 f(w_i, w_i) - 1/4 |L|_F^2``.
     """
-    constant = 0.5 * (q * q * kdiag).sum() - 0.25 * (L * L).sum()
-    return -0.5 * (Y * D).sum() / Y.shape[0] + constant
+    return -0.5 * (Y * D).sum() / Y.shape[0] + _energy_constant(kdiag, q, L)
+
+
+def _energy_constant(kdiag, q, L):
+    """``1/2 sum_i q_i^2 f(w_i, w_i) - 1/4 |L|_F^2``, the part of Eq. 8 free of ``y``.
+
+    ``|L|_F`` as a norm, one pass over ``L`` without an ``N x N`` temporary
+    (``(L * L).sum()`` took a quarter of a millisecond of an 11 ms step at
+    N = 800, float32, one thread).
+    """
+    return 0.5 * (q * q * kdiag).sum() - 0.25 * torch.linalg.vector_norm(L).square()
 
 
 # The smallest factor by which one step may multiply a gain.
@@ -164,12 +208,16 @@ def feedforward_update(X, W, q, K, slope, Y, kdiag, *, kernel, rates, learn_gain
     value. ``slope`` is the kernel's shared derivative factor
     from :meth:`~sklearn_ksm.kernels.Kernel.gram_and_slope`.
     """
-    hebbian = kernel.grad_second(X, W, K, Y * (-q / X.shape[0]), slope)
     # the 1 / q_i^2 rescaling (Eq. 10) is capped for gains far below the
     # others': a fading neuron's landmark (q_i -> 0, see GAIN_SHRINK) would
     # otherwise take steps of order 1 / q_i and blow up (digits, rbf, N = 64)
     scale = torch.maximum(q, PRECONDITION_FLOOR * q.mean())
-    W_new = W - rates.w * (hebbian / (scale * scale)[:, None] + 0.5 * kernel.diag_grad(W))
+    # row i of the Hebbian term is linear in column i of its (B, N) weights,
+    # so the rescaling goes there rather than onto an (N, M) array; the sum
+    # is built in one fresh (N, M) buffer (the unfused expression made five)
+    hebbian = kernel.grad_second(X, W, K, Y * (-q / (X.shape[0] * scale * scale)), slope)
+    gradient = torch.add(hebbian, kernel.diag_grad(W), alpha=0.5)
+    W_new = W - gradient.mul_(rates.w)
     if not learn_gains:
         return W_new, q
     # A gain shrinks at most by GAIN_SHRINK per step, so it stays positive: a

@@ -647,7 +647,8 @@ array-like of shape (n_components, n_features), default="kmeans++"
         scale = min(1.0, self.batch_size / REFERENCE_BATCH)
         lateral = self.learning_rate_lateral
         if lateral == "auto":
-            lateral = ADAPTIVE_LATERAL_CAP if self.lateral_ == "adaptive" else 10 * self.learning_rate
+            adaptive = self.lateral_ == "adaptive"
+            lateral = ADAPTIVE_LATERAL_CAP if adaptive else 10 * self.learning_rate
         return _gda.LearningRates(
             self.learning_rate * scale, self.learning_rate_gain * scale, lateral * scale
         )
@@ -870,16 +871,15 @@ array-like of shape (n_components, n_features), default="kmeans++"
         """The point of ``SETTLE_FRACTIONS`` on the segment from the learned
         lateral weights to their fixed point with the lowest kernel error on a
         sample of the training rows (every point is positive semi-definite)."""
-        sample = score_subsample(X)
-        D = _gda.drive(q, self.kernel_(to_tensor(sample, device), W))
+        sample = to_tensor(score_subsample(X), device)
+        D = _gda.drive(q, self.kernel_(sample, W))
+        # the sample's kernel once for all candidates (float64, as the error is)
+        K = self.kernel_(sample.to(torch.float64), sample.to(torch.float64))
         candidates = [(1 - t) * L_learned + t * L_settled for t in SETTLE_FRACTIONS]
-        errors = [
-            kernel_approximation_error(
-                sample, to_numpy(_gda.response_solve(D, lateral, self.reg)),
-                kernel=self.kernel_, device=str(device),
-            )
-            for lateral in candidates
-        ]  # fmt: skip
+        errors = []
+        for lateral in candidates:
+            Y = _gda.response_solve(D, lateral, self.reg).to(torch.float64)
+            errors.append(float(torch.linalg.matrix_norm(K - Y @ Y.mT)))
         return candidates[int(np.nanargmin(errors))] if np.isfinite(errors).any() else L_learned
 
     def _drive_moments_of(self, X, W, q, device):
@@ -933,7 +933,7 @@ array-like of shape (n_components, n_features), default="kmeans++"
     def _inspector(self, X):
         """Sanity checks of a finite state: what blew up, or None."""
         data_norm = float(np.sqrt(_row_norms_max(X)))
-        kernel, reg, learn_gains = self.kernel_, self.reg, not self.kernel_.homogeneous
+        reg, learn_gains = self.reg, not self.kernel_.homogeneous
 
         def inspect(state):
             W, q, L, _ = state

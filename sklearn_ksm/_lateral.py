@@ -174,7 +174,8 @@ class ConditionedAntiHebbian(AntiHebbian):
         factor = rates.lateral / self.cap if self.cap > 0 else 0.0
         eta = factor * torch.clamp(2 * self.STIFFNESS_STEPS / kappa, max=self.cap)
         half = 0.5 * eta  # a tensor: no host synchronisation for the step size
-        L = (L * (1.0 - half)).addmm_(Y.mT, Y * (half / Y.shape[0]))
+        # (1 - half) L + half <y y^T>, blended in place into the fresh product
+        L = (Y.mT @ (Y / Y.shape[0])).lerp_(L, 1.0 - half)
         tiny = torch.finfo(L.dtype).tiny
         average, weight, cap = (stats[k] for k in ("lateral_average", "average_weight",
                                                    "average_cap"))  # fmt: skip

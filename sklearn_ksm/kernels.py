@@ -221,7 +221,9 @@ class RBFKernel(Kernel):
 
     def grad_second(self, X, W, K, G, slope=None):
         GK = G * K
-        return 2.0 * self.gamma * (GK.T @ X - GK.sum(0)[:, None] * W)
+        # the (B, N) factor carries the scale; one fused pass over the (N, M) result
+        attraction = ((2.0 * self.gamma) * GK).T @ X
+        return attraction.addcmul_(GK.sum(0)[:, None], W, value=-2.0 * self.gamma)
 
     def diag_grad(self, W):
         return torch.zeros_like(W)
@@ -400,8 +402,8 @@ class PowerCosineKernel(Kernel):
         if slope is None:
             slope = self._cosine(X, W) ** (self.alpha - 1)
         radial = (1 - self.alpha) * (G * K).sum(0) / _safe_norms(W) ** 2
-        angular = self.alpha * (G * slope).T @ X
-        return radial[:, None] * W + angular
+        angular = (self.alpha * G * slope).T @ X
+        return angular.addcmul_(radial[:, None], W)  # in place: no (N, M) temporary
 
     def diag_grad(self, W):
         return 2.0 * W

@@ -1,5 +1,6 @@
 """The network math (Eqs. 8-15) against autograd and linear algebra."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -120,11 +121,53 @@ def test_dynamics_converge_to_closed_form():
     torch.testing.assert_close(Y_dyn, _gda.response_solve(d, L, 1e-3), rtol=1e-5, atol=1e-6)
 
 
-def test_response_solve_reports_failure_as_nan_not_exception():
+# cholesky_lower factors with scipy's LAPACK while torch runs one thread and
+# with torch's cholesky_ex otherwise: every response test below runs both.
+FACTOR_PATHS = pytest.mark.parametrize("torch_threads", [1, 2], ids=["lapack", "torch"])
+
+
+@FACTOR_PATHS
+def test_response_solve_reports_failure_as_nan_not_exception(torch_threads, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: torch_threads)
     (W, q, L), X = random_network(seed=3)
     bad_L = -torch.eye(len(L), dtype=L.dtype)  # L + reg I is not positive definite
     Y = _gda.response_solve(_gda.drive(q, LinearKernel()(X, W)), bad_L, 1e-3)
     assert torch.isnan(Y).all()
+
+
+@FACTOR_PATHS
+@pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
+def test_response_solve_is_the_dense_solve(torch_threads, dtype, rtol, monkeypatch):
+    # oracle: numpy's LU solve in float64. L is a Wishart matrix with 60 of
+    # 120 degrees of freedom (condition number of L + 1e-3 I below 100), so a
+    # float32 solve is good to ~1e3 eps; rtol 1e-4 leaves a margin of 10.
+    monkeypatch.setattr(torch, "get_num_threads", lambda: torch_threads)
+    rng = np.random.RandomState(0)
+    Z = rng.normal(size=(60, 120))
+    L, D = Z @ Z.T / 120, rng.normal(size=(9, 60))
+    expected = np.linalg.solve(L + 1e-3 * np.eye(60), D.T).T
+    L_t = torch.tensor(L, dtype=dtype)
+    Y = _gda.response_solve(torch.tensor(D, dtype=dtype), L_t, 1e-3)
+    np.testing.assert_allclose(Y.double().numpy(), expected, rtol=0,
+                               atol=rtol * np.abs(expected).max())  # fmt: skip
+    torch.testing.assert_close(L_t, torch.tensor(L, dtype=dtype))  # L itself is untouched
+
+
+def test_triangular_solves_read_only_the_factors_triangle():
+    # cholesky_lower leaves the strictly upper triangle of its factor
+    # unspecified (LAPACK's potrf on the CPU); response_solve relies on
+    # torch's triangular solves (BLAS trsm) never reading that triangle.
+    rng = np.random.RandomState(1)
+    Z = torch.tensor(rng.normal(size=(30, 60)))
+    C = torch.linalg.cholesky(Z @ Z.T / 60)
+    garbage = C + torch.triu(torch.full_like(C, float("nan")), 1)
+    D = torch.tensor(rng.normal(size=(4, 30)))
+    for upper, factor, clean in ((False, garbage, C), (True, garbage.mT, C.mT)):
+        torch.testing.assert_close(
+            torch.linalg.solve_triangular(factor, D, upper=upper, left=False),
+            torch.linalg.solve_triangular(clean, D, upper=upper, left=False),
+            rtol=1e-12, atol=1e-12,
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("learn_gains", [True, False])

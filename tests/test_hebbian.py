@@ -17,8 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import sklearn_ksm._base as base_module
-import sklearn_ksm._solver as solver_module
 import sklearn_ksm._hebbian as hebbian_module
+import sklearn_ksm._solver as solver_module
 from sklearn_ksm import HebbianKernelSimilarityMatching, TrainingDivergedError
 from sklearn_ksm.metrics import kernel_approximation_error
 

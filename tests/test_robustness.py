@@ -3,19 +3,17 @@ raises a clear ValueError / TypeError (never a torch crash, a hang or NaN)."""
 
 import pickle
 import re
-
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
 from sklearn.datasets import make_moons
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import sklearn_ksm._base as base_module
 from sklearn_ksm import (
@@ -24,8 +22,8 @@ from sklearn_ksm import (
     HebbianSimilarityMatching,
     TrainingDivergedError,
 )
-from sklearn_ksm.metrics import kernel_approximation_error
 from sklearn_ksm.datasets import load_mnist, make_half_moons
+from sklearn_ksm.metrics import kernel_approximation_error
 
 from .conftest import assert_same_state, snapshot
 
