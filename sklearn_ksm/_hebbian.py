@@ -874,7 +874,8 @@ array-like of shape (n_components, n_features), default="kmeans++"
         sample = to_tensor(score_subsample(X), device)
         D = _gda.drive(q, self.kernel_(sample, W))
         # the sample's kernel once for all candidates (float64, as the error is)
-        K = self.kernel_(sample.to(torch.float64), sample.to(torch.float64))
+        rows64 = sample.to(torch.float64)
+        K = self.kernel_(rows64, rows64)
         candidates = [(1 - t) * L_learned + t * L_settled for t in SETTLE_FRACTIONS]
         errors = []
         for lateral in candidates:
