@@ -66,10 +66,15 @@ def _check_integer_degree(name, value):
     return int(value)
 
 
+def _squared_norms(X):
+    """``|x|^2`` for each row: a norm, one pass without an ``X``-sized temporary."""
+    return torch.linalg.vector_norm(X, dim=1).square()
+
+
 def squared_distances(X, W):
     """Squared Euclidean distances ``|x_b - w_i|^2``, clamped at zero."""
-    sq = (X * X).sum(1)[:, None] + (W * W).sum(1)[None, :] - 2.0 * (X @ W.T)
-    return sq.clamp_(min=0.0)
+    sq = torch.addmm(_squared_norms(W)[None, :], X, W.T, alpha=-2.0)
+    return sq.add_(_squared_norms(X)[:, None]).clamp_(min=0.0)
 
 
 def _safe_norms(X):
@@ -128,8 +133,8 @@ class Kernel(ABC):
 
         Returns ``(K, slope)``: ``K`` is ``self(X, W)``; ``slope`` is whatever
         :meth:`grad_second` would otherwise recompute from ``X @ W.T`` (the
-        cosine power of the power-cosine kernel, the base power of the
-        polynomial one), or ``None``. The training step calls this once, so
+        cosine power and the landmarks' norms of the power-cosine kernel, the
+        base power of the polynomial one), or ``None``. The training step calls this once, so
         the kernel and its derivative share one matrix product.
         """
         return self(X, W), None
@@ -145,6 +150,17 @@ class Kernel(ABC):
     @abstractmethod
     def diag_grad(self, W):
         """Total derivative ``d f(w, w)/dw`` for each row, shape ``W.shape``."""
+
+    def _add_diag_grad(self, G, W, alpha):
+        """``G + alpha * diag_grad(W)``; the built-in kernels add in place into ``G``.
+
+        The training step calls it on the fresh result of :meth:`grad_second`;
+        a built-in kernel whose ``diag_grad`` is a multiple of ``W`` (or zero)
+        adds it without forming it, one pass over an ``(N, M)`` array instead of
+        three. A subclass gets the out-of-place sum, so a ``G`` it may hold
+        elsewhere is never modified.
+        """
+        return torch.add(G, self.diag_grad(W), alpha=alpha)
 
     def get_params(self):
         """Hyper-parameters as a dict (for reprs and scikit-learn baselines)."""
@@ -214,7 +230,7 @@ class RBFKernel(Kernel):
         return {"gamma": self.gamma}
 
     def __call__(self, X, W):
-        return torch.exp(-self.gamma * squared_distances(X, W))
+        return squared_distances(X, W).mul_(-self.gamma).exp_()  # in place: a fresh array
 
     def diag(self, X):
         return X.new_ones(X.shape[0])
@@ -227,6 +243,9 @@ class RBFKernel(Kernel):
 
     def diag_grad(self, W):
         return torch.zeros_like(W)
+
+    def _add_diag_grad(self, G, W, alpha):
+        return G  # f(w, w) = 1
 
     def sklearn_metric(self):
         return "rbf", {"gamma": self.gamma}, False
@@ -257,13 +276,16 @@ class LinearKernel(Kernel):
         return X @ W.T
 
     def diag(self, X):
-        return (X * X).sum(1)
+        return _squared_norms(X)
 
     def grad_second(self, X, W, K, G, slope=None):
         return G.T @ X
 
     def diag_grad(self, W):
         return 2.0 * W
+
+    def _add_diag_grad(self, G, W, alpha):
+        return G.add_(W, alpha=2.0 * alpha)
 
     def sklearn_metric(self):
         return "linear", {}, False
@@ -376,9 +398,9 @@ class PowerCosineKernel(Kernel):
     def get_params(self):
         return {"alpha": self.alpha}
 
-    def _cosine(self, X, W):
-        cos = (X @ W.T) / (_safe_norms(X)[:, None] * _safe_norms(W)[None, :])
-        return cos.clamp_(-1.0, 1.0)
+    def _cosine(self, X, W, norms=None):
+        norms = _safe_norms(X)[:, None] * _safe_norms(W)[None, :] if norms is None else norms
+        return ((X @ W.T) / norms).clamp_(-1.0, 1.0)
 
     def __call__(self, X, W):
         norms = (
@@ -388,25 +410,30 @@ class PowerCosineKernel(Kernel):
         return norms * self._cosine(X, W) ** self.alpha
 
     def diag(self, X):
-        return (X * X).sum(1)
+        return _squared_norms(X)
 
     def gram_and_slope(self, X, W):
-        cosine = self._cosine(X, W)
+        # the slope carries the landmarks' norms too: one pass over W per step
+        w_norms = _safe_norms(W)
+        norms = _safe_norms(X)[:, None] * w_norms[None, :]
+        cosine = self._cosine(X, W, norms)
         power = cosine ** (self.alpha - 1)
-        norms = _safe_norms(X)[:, None] * _safe_norms(W)[None, :]
-        return norms * power * cosine, power
+        return norms * power * cosine, (power, w_norms)
 
     def grad_second(self, X, W, K, G, slope=None):
         if self.alpha == 1:
             return G.T @ X
-        if slope is None:
-            slope = self._cosine(X, W) ** (self.alpha - 1)
-        radial = (1 - self.alpha) * (G * K).sum(0) / _safe_norms(W) ** 2
-        angular = (self.alpha * G * slope).T @ X
+        power, w_norms = (self._cosine(X, W) ** (self.alpha - 1), _safe_norms(W)) \
+            if slope is None else slope  # fmt: skip
+        radial = (1 - self.alpha) * (G * K).sum(0) / w_norms**2
+        angular = (self.alpha * G * power).T @ X
         return angular.addcmul_(radial[:, None], W)  # in place: no (N, M) temporary
 
     def diag_grad(self, W):
         return 2.0 * W
+
+    def _add_diag_grad(self, G, W, alpha):
+        return G.add_(W, alpha=2.0 * alpha)
 
     def sklearn_metric(self):
         # |u| |v| cos^alpha = |u| |v| (u/|u| . v/|v|)^alpha: a homogeneous

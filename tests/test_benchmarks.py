@@ -64,7 +64,7 @@ def test_quick_training_table_has_every_row_with_positive_figures():
     assert {tuple(row[:3]) for row in rows} == expected
     for row in rows:
         figures = [float(cell) for cell in row[3:]]
-        assert len(figures) == 9 and all(f > 0 for f in figures), row
+        assert len(figures) == 10 and all(f > 0 for f in figures), row
 
 
 def test_script_fails_when_the_baseline_takes_another_step(monkeypatch, capsys):

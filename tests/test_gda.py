@@ -265,6 +265,25 @@ def test_lateral_gap_is_positive_away_from_equilibrium_and_zero_at_it():
         assert _gda.lateral_gap(S, other, 1e-3) > 1e-4
 
 
+@pytest.mark.parametrize("reg", [1e-3, 0.3])
+def test_lateral_gap_equals_objective_difference_at_the_rebuilt_maximiser(reg):
+    # oracle: the objective evaluated at the maximiser rebuilt from its
+    # eigenvectors (lateral_equilibrium), by a Cholesky solve; the gap's
+    # closed form from the eigenvalues alone must agree to float64 rounding
+    # of terms of order |S| (1e-10 relative leaves 1e5 eps for the eigh and
+    # the solves)
+    gen = torch.Generator().manual_seed(3)
+    U = torch.randn(40, 9, generator=gen, dtype=torch.float64) * torch.linspace(0.01, 2, 9)
+    S = U.T @ U / len(U)
+    A = torch.randn(9, 9, generator=gen, dtype=torch.float64)
+    for L in (torch.zeros(9, 9, dtype=torch.float64), A @ A.T / 9, 0.01 * torch.eye(9)):
+        expected = _gda.lateral_objective(S, _gda.lateral_equilibrium(S, reg), reg) - \
+            _gda.lateral_objective(S, L, reg)  # fmt: skip
+        scale = float(torch.linalg.matrix_norm(S)) / reg + 1.0
+        assert float(_gda.lateral_gap(S, L, reg)) == pytest.approx(float(expected),
+                                                                   abs=1e-10 * scale)  # fmt: skip
+
+
 def test_accumulate_moments_is_a_running_average():
     U = _drive_sample()
     S = torch.zeros(U.shape[1], U.shape[1], dtype=torch.float64)
