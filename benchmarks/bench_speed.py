@@ -385,9 +385,10 @@ class Problem:
         The Gram product ``X W^T``, the Cholesky factor of ``L + reg I`` (a
         copy: the factorisation overwrites it), the two triangular solves of
         the ``B + 1`` right-hand sides (the batch and the default rule's
-        probe), the Hebbian product ``G^T X`` and the lateral product ``Y^T Y``,
-        through the functions the package's step calls, and nothing else: no
-        elementwise work, no kernel nonlinearity. Its rate bounds the
+        probe, through the package's ``response_solve``), the Hebbian product
+        ``G^T X`` and the lateral product ``Y^T Y``, and nothing else: no
+        elementwise work beyond the solve's own diagonal shift and failure
+        mask, no kernel nonlinearity. Its rate bounds the
         steps/s of such a step, so ``floor/paper`` bounds the ratio to the
         paper's loop that any rule with one exact solve per step can reach on
         this machine.
@@ -399,12 +400,7 @@ class Problem:
             for t in range(n_steps):
                 X = self.batches[t % self.n_batches]
                 K = X @ W.mT
-                A = L.clone()
-                A.diagonal().add_(REG)
-                chol, _ = _gda.cholesky_lower(A)
-                rhs = torch.cat([K, K[:1]])
-                Z = torch.linalg.solve_triangular(chol.mT, rhs, upper=True, left=False)
-                Y = torch.linalg.solve_triangular(chol, Z, upper=False, left=False)[: len(X)]
+                Y = _gda.response_solve(torch.cat([K, K[:1]]), L, REG)[: len(X)]
                 Y.mT @ X
                 Y.mT @ Y
             return n_steps
