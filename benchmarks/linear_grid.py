@@ -90,7 +90,7 @@ QUICK = dict(
 
 FIELDS = [
     "n", "k", "scale", "gap", "seed", "n_rows", "offline",
-    "psp", "psp_reach", "psp_diverged", "sm", "sm_reach",
+    "psp", "psp_reach", "psp_diverged", "sm", "sm_reach", "offline_reach",
     "psw", "psw_whitening", "psw_whitening_population", "psw_passes", "psw_converged",
     "psw_diverged", "psp_seconds", "psw_seconds", "sm_seconds",
 ]  # fmt: skip
@@ -166,6 +166,20 @@ def sm_reference(X, k, points, top):
     return errors
 
 
+def offline_reference(X, k, points, top):
+    """The sample PCA of the rows so far: its subspace errors at ``points``.
+
+    Not an online method (it keeps the n x n sample covariance); it shows how
+    early the rows themselves allow a subspace error below 1e-2.
+    """
+    errors, C, start = [], np.zeros((X.shape[1], X.shape[1])), 0
+    for stop in points:
+        C += X[start:stop].T @ X[start:stop]
+        start = stop
+        errors.append(subspace_error(np.linalg.eigh(C)[1][:, -k:].T, top.T))
+    return errors
+
+
 def run_psp(X, k, seed, points, top):
     est = HebbianSimilarityMatching(k, random_state=seed, device="cpu")
     errors, start = [], 0
@@ -212,6 +226,7 @@ def run_one(task):
     errors = sm_reference(X, k, points, top)
     row.update(sm=errors[-1], sm_reach=first_below(errors, points))
     row["sm_seconds"] = time.perf_counter() - tic
+    row["offline_reach"] = first_below(offline_reference(X, k, points, top), points)
 
     tic = time.perf_counter()
     try:
@@ -245,6 +260,10 @@ def cell_summary(rows):
     psw, offline = get("psw"), get("offline")
     ratio = float(np.mean(psw) / np.mean(offline))
     psp_reach, sm_reach = float(np.median(get("psp_reach"))), float(np.median(get("sm_reach")))
+    # CSVs written before the sample-PCA reference have no offline_reach column.
+    offline_reach = math.nan
+    if "offline_reach" in rows[0]:
+        offline_reach = float(np.median(get("offline_reach")))
     diverged = int(get("psp_diverged").sum() + get("psw_diverged").sum())
     summary = dict(
         runs=len(rows), offline=float(np.mean(offline)), psw=float(np.max(psw)), ratio=ratio,
@@ -252,7 +271,7 @@ def cell_summary(rows):
         whitening_population=float(np.max(get("psw_whitening_population"))),
         passes=float(np.mean(get("psw_passes"))), converged=int(get("psw_converged").sum()),
         psp=float(np.max(get("psp"))), sm=float(np.max(get("sm"))), psp_reach=psp_reach,
-        sm_reach=sm_reach, diverged=diverged,
+        sm_reach=sm_reach, offline_reach=offline_reach, diverged=diverged,
     )  # fmt: skip
     summary["targets"] = {
         "PSW whitening": summary["whitening"] < WHITENING_TARGET,
@@ -266,13 +285,29 @@ def cell_summary(rows):
 
 
 def fmt_reach(value):
+    if math.isnan(value):
+        return "-"
     return "never" if math.isinf(value) else f"{value:.0f}"
+
+
+def reference_lines(summaries):
+    """How the sample PCA of the same rows compares with SM and PSP (not targets)."""
+    summaries = [s for s in summaries if not math.isnan(s["offline_reach"])]
+    if not summaries:
+        return []
+    not_later_than_sm = sum(s["offline_reach"] <= s["sm_reach"] for s in summaries)
+    psp_not_later = sum(s["psp_reach"] <= s["offline_reach"] for s in summaries)
+    return [
+        "Reference, the sample PCA of the rows so far (offline, not a target):",
+        f"  it is no later than SM in {not_later_than_sm}/{len(summaries)} cells",
+        f"  PSP no later than it   in {psp_not_later}/{len(summaries)} cells",
+    ]
 
 
 HEADER = (
     f"{'n':>4} {'k':>3} {'scale':>6} {'gap':>5} {'rows':>6} {'offline':>8} "
     f"{'PSW sub':>8} {'/off':>5} {'white':>6} {'w.pop':>6} {'passes':>6} {'conv':>4} "
-    f"{'PSP sub':>8} {'SM sub':>8} {'PSP@1e-2':>8} {'SM@1e-2':>8} {'div':>3}  unmet"
+    f"{'PSP sub':>8} {'SM sub':>8} {'PSP@1e-2':>8} {'SM@1e-2':>8} {'off@1e-2':>8} {'div':>3}  unmet"
 )
 
 
@@ -283,9 +318,10 @@ def format_table(rows):
         key = (int(row["n"]), int(row["k"]), float(row["scale"]), float(row["gap"]))
         cells.setdefault(key, []).append(row)
     lines = ["Linear grid (issue 22): defaults of HebbianSimilarityMatching", "", HEADER]
-    unmet_total = {}
+    unmet_total, summaries = {}, []
     for key in sorted(cells):
         s = cell_summary(cells[key])
+        summaries.append(s)
         unmet = [name for name, ok in s["targets"].items() if not ok]
         for name in s["targets"]:
             unmet_total.setdefault(name, 0)
@@ -296,12 +332,14 @@ def format_table(rows):
             f"{s['offline']:>8.1e} {s['psw']:>8.1e} {s['ratio']:>5.2f} {s['whitening']:>6.3f} "
             f"{s['whitening_population']:>6.3f} {s['passes']:>6.1f} "
             f"{s['converged']:>2}/{s['runs']} {s['psp']:>8.1e} {s['sm']:>8.1e} "
-            f"{fmt_reach(s['psp_reach']):>8} {fmt_reach(s['sm_reach']):>8} {s['diverged']:>3}  "
+            f"{fmt_reach(s['psp_reach']):>8} {fmt_reach(s['sm_reach']):>8} "
+            f"{fmt_reach(s['offline_reach']):>8} {s['diverged']:>3}  "
             + (", ".join(unmet) if unmet else "-")
         )
     lines += ["", f"Targets over {len(cells)} cells, {len(rows)} runs:"]
     for name, count in unmet_total.items():
         lines.append(f"  {name:<14} met in {len(cells) - count}/{len(cells)} cells")
+    lines += reference_lines(summaries)
     seconds = {m: sum(float(r[f"{m}_seconds"]) for r in rows) for m in ("psp", "psw", "sm")}
     lines.append(
         "Run time: "
@@ -313,7 +351,7 @@ def format_table(rows):
 COMPACT_HEADER = (
     f"{'n':>4} {'k':>3} {'gap':>4} {'rows':>6} {'offline':>8} {'PSW sub':>8} {'/off':>5} "
     f"{'white':>6} {'w.pop':>6} {'passes':>6} {'PSP sub':>8} {'PSP@1e-2':>8} "
-    f"{'SM sub':>8} {'SM@1e-2 (0.01/1/100)':>22}  unmet"
+    f"{'SM sub':>8} {'SM@1e-2 (0.01/1/100)':>22} {'off@1e-2':>8}  unmet"
 )
 
 
@@ -336,7 +374,7 @@ def format_compact(rows):
             f"{worst('psw'):>8.1e} {worst('ratio'):>5.2f} {worst('whitening'):>6.3f} "
             f"{worst('whitening_population'):>6.3f} {worst('passes'):>6.1f} "
             f"{worst('psp'):>8.1e} {fmt_reach(worst('psp_reach')):>8} {worst('sm'):>8.1e} "
-            f"{reach:>22}  "
+            f"{reach:>22} {fmt_reach(summaries[0]['offline_reach']):>8}  "
             + (", ".join(f"{u} ({c}/{len(summaries)})" for u, c in zip(unmet, counts, strict=True))
                if unmet else "-")
         )

@@ -29,8 +29,11 @@ Run from the repository root (one thread per worker)::
     OMP_NUM_THREADS=1 python benchmarks/psp_schedule_sweep.py [--jobs 2]
         [--sm-cache sm_reach.json] [--verbose] [--first F]
 
-The default sweep is the one recorded in doc/benchmarks.rst ("Linear
-networks without tuning"): the package's former and current PSP schedules,
+The first lines are references, not schedules: the sample PCA of the rows
+seen so far (offline; it keeps the n x n sample covariance), and SM's own run
+at each scale held against SM at every scale, as a scale-free rule is. The default
+sweep is the one recorded in doc/benchmarks.rst ("Linear networks without
+tuning"): the package's former and current PSP schedules,
 SM's own 1/t steps with SM-like starts, and constant late floors (about 15
 minutes on two cores).
 """
@@ -53,6 +56,7 @@ from sklearn_ksm.metrics import subspace_error  # noqa: E402
 FORMER = (0.05, 20, 0.6, 50, 1.5, "random", 1.0)
 CURRENT = (0.02, 200, 0.5, 50, 1.5, "random", 1.0)
 NO_AVERAGE = 10**12
+OFFLINE = "sample PCA"  # not a schedule: the top-k eigenvectors of the rows so far
 
 
 def schedules():
@@ -115,7 +119,11 @@ def run_cell(task):
     n_rows = lg.stream_length(n, k, gap)
     points = lg.checkpoints(n_rows)
     data = [lg.make_stream(n, k, 1.0, gap, seed, n_rows) for seed in range(3)]
-    errors = simulate(np.stack([d[0] for d in data]), k, points, [d[2] for d in data], schedule)
+    if schedule == OFFLINE:
+        errors = [lg.offline_reference(X, k, points, top) for X, _, top in data]
+    else:
+        X = np.stack([d[0] for d in data])
+        errors = simulate(X, k, points, [d[2] for d in data], schedule)
     reach = float(np.median([lg.first_below(e, points) for e in errors]))
     return reach, max(e[-1] for e in errors)
 
@@ -168,6 +176,12 @@ def main(argv=None):
     with multiprocessing.Pool(args.jobs) as pool:
         sm = sm_table(pool, args.sm_cache)
         print("rate t0 power avg_start avg_rate init init_scale: cells above 1e-2 / later than SM")
+        above, late = evaluate(pool, OFFLINE, sm, args.verbose)
+        print(f"{OFFLINE} of the rows so far (reference, offline): {above} / {late}", flush=True)
+        for scale in lg.SCALES:  # "above": never below 1e-2 at a checkpoint (median)
+            never = len(lg.SCALES) * sum(np.isinf(sm[(*c, scale)]) for c in cells())
+            late = sum(sm[(*c, scale)] > sm[(*c, other)] for c in cells() for other in lg.SCALES)
+            print(f"SM's own run at scale {scale:g} (reference): {never} / {late}", flush=True)
         for schedule in itertools.islice(schedules(), args.first):
             above, late = evaluate(pool, schedule, sm, args.verbose)
             start = "none" if schedule[3] == NO_AVERAGE else schedule[3]

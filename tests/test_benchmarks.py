@@ -23,6 +23,7 @@ import torch
 
 from sklearn_ksm import HebbianKernelSimilarityMatching, TrainingDivergedError
 from sklearn_ksm.kernels import PowerCosineKernel, RBFKernel
+from sklearn_ksm.metrics import subspace_error
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_speed.py"
 GRID_SCRIPT = SCRIPT.with_name("convergence_grid.py")
@@ -339,6 +340,20 @@ def test_linear_grid_quick_smoke(tmp_path, capsys):
     (line,) = table_rows(capsys.readouterr().out, "Linear grid by (n, k, gap)")[1:]
     assert line[:4] == ["10", "2", "10", "2000"]
     # the targets missed, if any, counted over the two scales of the cell
-    unmet = " ".join(line[14:])  # after the 14 columns of figures
+    unmet = " ".join(line[15:])  # after the 15 columns of figures
     assert unmet == "-" or re.fullmatch(r"[A-Za-z ]+ \([12]/2\)(, [A-Za-z ]+ \([12]/2\))*", unmet)
     assert len(line[13].split("/")) == 2  # SM's median rows to 1e-2 at scales 0.01 and 100
+    # The sample PCA sees the same rows at both scales: one reach, in the CSV and the table.
+    assert float(rows[0]["offline_reach"]) == float(rows[1]["offline_reach"]) == float(line[14])
+    assert "it is no later than SM in" in table
+
+
+def test_linear_grid_offline_reference_is_the_sample_pca_of_the_rows_so_far():
+    """Against the top right singular vectors of the first rows (an SVD, not the script's eigh)."""
+    grid = load_script(LINEAR_SCRIPT)
+    X, _, top = grid.make_stream(10, 2, 1.0, 10.0, 0, 400)
+    points = grid.checkpoints(400)
+    expected = [subspace_error(np.linalg.svd(X[:p])[2][:2], top.T) for p in points]
+    # float64 eigh and SVD of the same well-separated subspace agree far below 1e-9.
+    np.testing.assert_allclose(grid.offline_reference(X, 2, points, top), expected, atol=1e-9)
+    assert expected[0] > 1e-2 > expected[-1]  # the reach is a checkpoint inside the stream
