@@ -2,10 +2,10 @@
 
 ``benchmarks/linear_grid.py`` runs the package (about 0.15 ms per one-row
 step). To compare many schedules, this script simulates the PSP network of
-:class:`~sklearn_ksm.HebbianSimilarityMatching` in numpy with the three seeds
-of a cell batched: ``y = M^{-1} W x``, ``W += 2 eta_t (y x^T - W)``,
-``M += 2 eta_t (y y^T - M)`` (``tau = 1/2``), the running (Polyak-Ruppert)
-average of both from step ``avg_start`` with weight ``avg_rate / (s +
+:class:`~sklearn_ksm.HebbianSimilarityMatching` in numpy with the seeds of a
+cell batched (three, as in the grid, or ``--seeds``): ``y = M^{-1} W x``,
+``W += 2 eta_t (y x^T - W)``, ``M += 2 eta_t (y y^T - M)`` (``tau = 1/2``),
+the running (Polyak-Ruppert) average of both from step ``avg_start`` with weight ``avg_rate / (s +
 avg_rate)``, and initial synapses scaled to the variance ``v`` of the first
 100 rows along the initial filters (``W = s v units``, ``M = s v I``, ``s``
 the ``init_scale``). A schedule is
@@ -27,7 +27,7 @@ in ``--sm-cache``).
 Run from the repository root (one thread per worker)::
 
     OMP_NUM_THREADS=1 python benchmarks/psp_schedule_sweep.py [--jobs 2]
-        [--sm-cache sm_reach.json] [--verbose] [--first F]
+        [--sm-cache sm_reach.json] [--verbose] [--first F] [--seeds S]
 
 The first lines are references, not schedules: the sample PCA of the rows
 seen so far (offline; it keeps the n x n sample covariance), and SM's own run
@@ -115,10 +115,10 @@ def cells():
 
 
 def run_cell(task):
-    (n, k, gap), schedule = task
+    (n, k, gap), schedule, seeds = task
     n_rows = lg.stream_length(n, k, gap)
     points = lg.checkpoints(n_rows)
-    data = [lg.make_stream(n, k, 1.0, gap, seed, n_rows) for seed in range(3)]
+    data = [lg.make_stream(n, k, 1.0, gap, seed, n_rows) for seed in range(seeds)]
     if schedule == OFFLINE:
         errors = [lg.offline_reference(X, k, points, top) for X, _, top in data]
     else:
@@ -136,26 +136,32 @@ def sm_reach(task):
     return lg.first_below(lg.sm_reference(X, k, points, top), points)
 
 
-def sm_table(pool, path):
-    """Median rows SM needs to reach 1e-2, per (n, k, gap, scale)."""
+def sm_table(pool, path, seeds):
+    """Median rows SM needs to reach 1e-2 over ``seeds`` seeds, per (n, k, gap, scale)."""
     if path and os.path.exists(path):
         with open(path) as f:
-            return {tuple(json.loads(key)): value for key, value in json.load(f).items()}
-    tasks = [(c, seed, scale) for c in cells() for scale in lg.SCALES for seed in range(3)]
+            cached = json.load(f)
+        if "reach" not in cached:  # written before --seeds: three seeds, no header
+            cached = {"seeds": 3, "reach": cached}
+        if cached["seeds"] != seeds:
+            raise SystemExit(f"{path} holds SM's reach over {cached['seeds']} seeds")
+        return {tuple(json.loads(key)): value for key, value in cached["reach"].items()}
+    tasks = [(c, seed, scale) for c in cells() for scale in lg.SCALES for seed in range(seeds)]
     reach = pool.map(sm_reach, tasks)
     table = {
-        (*c, scale): float(np.median(reach[i : i + 3]))
-        for i, (c, _, scale) in zip(range(0, len(tasks), 3), tasks[::3], strict=True)
+        (*c, scale): float(np.median(reach[i : i + seeds]))
+        for i, (c, _, scale) in zip(range(0, len(tasks), seeds), tasks[::seeds], strict=True)
     }
     if path:
         with open(path, "w") as f:
-            json.dump({json.dumps(list(key)): value for key, value in table.items()}, f)
+            reach = {json.dumps(list(key)): value for key, value in table.items()}
+            json.dump({"seeds": seeds, "reach": reach}, f)
     return table
 
 
-def evaluate(pool, schedule, sm, verbose=False):
+def evaluate(pool, schedule, sm, seeds=3, verbose=False):
     """(cells above 1e-2 at the end, cells later than SM), out of 72."""
-    results = pool.map(run_cell, [(c, schedule) for c in cells()])
+    results = pool.map(run_cell, [(c, schedule, seeds) for c in cells()])
     late = above = 0
     for c, (reach, final) in zip(cells(), results, strict=True):
         misses = [scale for scale in lg.SCALES if reach > sm[(*c, scale)]]
@@ -172,18 +178,19 @@ def main(argv=None):
     parser.add_argument("--sm-cache", help="JSON file caching SM's reach per cell and scale")
     parser.add_argument("--verbose", action="store_true", help="list the cells each misses")
     parser.add_argument("--first", type=int, help="only the first F schedules (2: former, current)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (the grid's: 3)")
     args = parser.parse_args(argv)
     with multiprocessing.Pool(args.jobs) as pool:
-        sm = sm_table(pool, args.sm_cache)
+        sm = sm_table(pool, args.sm_cache, args.seeds)
         print("rate t0 power avg_start avg_rate init init_scale: cells above 1e-2 / later than SM")
-        above, late = evaluate(pool, OFFLINE, sm, args.verbose)
+        above, late = evaluate(pool, OFFLINE, sm, args.seeds, args.verbose)
         print(f"{OFFLINE} of the rows so far (reference, offline): {above} / {late}", flush=True)
         for scale in lg.SCALES:  # "above": never below 1e-2 at a checkpoint (median)
             never = len(lg.SCALES) * sum(np.isinf(sm[(*c, scale)]) for c in cells())
             late = sum(sm[(*c, scale)] > sm[(*c, other)] for c in cells() for other in lg.SCALES)
             print(f"SM's own run at scale {scale:g} (reference): {never} / {late}", flush=True)
         for schedule in itertools.islice(schedules(), args.first):
-            above, late = evaluate(pool, schedule, sm, args.verbose)
+            above, late = evaluate(pool, schedule, sm, args.seeds, args.verbose)
             start = "none" if schedule[3] == NO_AVERAGE else schedule[3]
             shown = (*schedule[:3], start, *schedule[4:])
             print(" ".join(f"{value:g}" if isinstance(value, float) else str(value)

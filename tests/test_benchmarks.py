@@ -357,3 +357,14 @@ def test_linear_grid_offline_reference_is_the_sample_pca_of_the_rows_so_far():
     # float64 eigh and SVD of the same well-separated subspace agree far below 1e-9.
     np.testing.assert_allclose(grid.offline_reference(X, 2, points, top), expected, atol=1e-9)
     assert expected[0] > 1e-2 > expected[-1]  # the reach is a checkpoint inside the stream
+
+
+def test_psp_sweep_refuses_an_sm_cache_of_other_seeds(tmp_path):
+    """A cache of SM's reach over 3 seeds must not answer for 9 (nor a legacy cache, of 3)."""
+    sweep = load_script(SCRIPT.with_name("psp_schedule_sweep.py"))
+    legacy, tagged = tmp_path / "legacy.json", tmp_path / "tagged.json"
+    legacy.write_text('{"[10, 2, 2.0, 1.0]": 85.0}')
+    tagged.write_text('{"seeds": 9, "reach": {"[10, 2, 2.0, 1.0]": 68.0}}')
+    with pytest.raises(SystemExit, match="over 3 seeds"):
+        sweep.sm_table(None, str(legacy), 9)
+    assert sweep.sm_table(None, str(tagged), 9) == {(10, 2, 2.0, 1.0): 68.0}
