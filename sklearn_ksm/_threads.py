@@ -38,6 +38,8 @@ import os
 import torch
 from threadpoolctl import ThreadpoolController
 
+from ._mkl import torch_mkl
+
 # Order of the largest matrix (the number of output neurons N of a network,
 # of samples of a dense kernel PCA, of landmarks of a Nystroem map) from which
 # the package's default uses more than one thread (the cores idle now).
@@ -78,13 +80,11 @@ def _torch_mkl_local():
     bindings that take a pointer) sets the calling thread's MKL thread count
     and returns the previous one (0: none, MKL follows the OpenMP setting).
     """
-    path = os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so")
+    library = torch_mkl()
     try:
-        library = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)  # only if torch loaded it
         function = library.MKL_Set_Num_Threads_Local
-        library.MKL_Get_Max_Threads  # noqa: B018 (a real MKL, not a lookalike symbol)
-    except (OSError, AttributeError):
-        return None  # no MKL in this torch build (e.g. macOS, ARM) or not Linux
+    except AttributeError:  # also None: no MKL in this torch build (e.g. macOS, ARM)
+        return None
     function.restype = ctypes.c_int
     function.argtypes = [ctypes.c_int]
     return function

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_ksm import _gda, _lateral
+from sklearn_ksm import _gda, _lateral, _mkl
 from sklearn_ksm.kernels import (
     CallableKernel,
     LinearKernel,
@@ -121,14 +121,26 @@ def test_dynamics_converge_to_closed_form():
     torch.testing.assert_close(Y_dyn, _gda.response_solve(d, L, 1e-3), rtol=1e-5, atol=1e-6)
 
 
-# cholesky_lower factors with scipy's LAPACK while torch runs one thread and
-# with torch's cholesky_ex otherwise: every response test below runs both.
-FACTOR_PATHS = pytest.mark.parametrize("torch_threads", [1, 2], ids=["lapack", "torch"])
+# cholesky_lower factors with the potrf of torch's MKL where torch has one;
+# without it, with scipy's LAPACK while torch runs one thread and with torch's
+# cholesky_ex otherwise: every response test below runs all three.
+FACTOR_PATHS = pytest.mark.parametrize(
+    "factor_path", ["mkl", "scipy", "torch"], ids=["mkl", "scipy", "torch"]
+)
+
+
+def use_factor_path(factor_path, monkeypatch):
+    if factor_path == "mkl":
+        if _mkl._potrf(torch.float64) is None:
+            pytest.skip("torch build without MKL")
+        return
+    monkeypatch.setattr(_gda, "potrf_in_place", lambda A: None)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1 if factor_path == "scipy" else 2)
 
 
 @FACTOR_PATHS
-def test_response_solve_reports_failure_as_nan_not_exception(torch_threads, monkeypatch):
-    monkeypatch.setattr(torch, "get_num_threads", lambda: torch_threads)
+def test_response_solve_reports_failure_as_nan_not_exception(factor_path, monkeypatch):
+    use_factor_path(factor_path, monkeypatch)
     (W, q, L), X = random_network(seed=3)
     bad_L = -torch.eye(len(L), dtype=L.dtype)  # L + reg I is not positive definite
     Y = _gda.response_solve(_gda.drive(q, LinearKernel()(X, W)), bad_L, 1e-3)
@@ -137,11 +149,11 @@ def test_response_solve_reports_failure_as_nan_not_exception(torch_threads, monk
 
 @FACTOR_PATHS
 @pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
-def test_response_solve_is_the_dense_solve(torch_threads, dtype, rtol, monkeypatch):
+def test_response_solve_is_the_dense_solve(factor_path, dtype, rtol, monkeypatch):
     # oracle: numpy's LU solve in float64. L is a Wishart matrix with 60 of
     # 120 degrees of freedom (condition number of L + 1e-3 I below 100), so a
     # float32 solve is good to ~1e3 eps; rtol 1e-4 leaves a margin of 10.
-    monkeypatch.setattr(torch, "get_num_threads", lambda: torch_threads)
+    use_factor_path(factor_path, monkeypatch)
     rng = np.random.RandomState(0)
     Z = rng.normal(size=(60, 120))
     L, D = Z @ Z.T / 120, rng.normal(size=(9, 60))
