@@ -14,7 +14,8 @@ def wishart(n, dtype, seed=0):
     # factor's error is at most about n * cond * eps: 1e-4 in float32 (7e-8
     # measured), 2e-13 in float64.
     Z = np.random.RandomState(seed).normal(size=(n, 2 * n))
-    return Z @ Z.T / (2 * n), torch.tensor(Z @ Z.T / (2 * n), dtype=dtype)
+    A = Z @ Z.T / (2 * n)
+    return A, torch.tensor(A, dtype=dtype)
 
 
 @needs_mkl
