@@ -42,6 +42,11 @@ INPUT_MOMENTS_MAX_FEATURES = _lateral.Equilibrium.INPUT_MOMENTS_MAX_FEATURES
 REFERENCE_BATCH = 64
 # The duality gap is measured on at most max(this, 4 N) rows.
 GAP_SAMPLE_ROWS = 1024
+# ... every max(CHECK_EVERY, this times N) steps. One measurement costs a
+# float64 N x N product over 4 N rows and eigenvalues: at N = 800 (one
+# thread) 240 ms, about 30 default steps of 8 ms, so at every 2 N steps it
+# takes about 2% of a fit (at every N steps, 4%).
+GAP_EVERY_PER_NEURON = 2
 SETTLE_LATERAL = True
 # fit ends (adaptive rule) at the best of these points between the learned
 # lateral weights (0) and their fixed point (1), on a sample of the rows:
@@ -324,7 +329,7 @@ array-like of shape (n_components, n_features), default="kmeans++"
         Step (since initialisation, 1-based) of each ``objective_history_``
         entry.
     duality_gap_history_ : ndarray of shape (n_checks,)
-        Duality gap of the ascent in ``L``, every ``max(100, n_components)``
+        Duality gap of the ascent in ``L``, every ``max(100, 2 n_components)``
         steps and at the end of each call: how much Eq. 9 would rise if ``L``
         moved to its maximiser for the current landmarks, measured on the
         drive moments of a sample of rows (up to ``max(1024, 4 N)`` training
@@ -900,12 +905,13 @@ array-like of shape (n_components, n_features), default="kmeans++"
         not set ``L`` (the equilibrium rule sets ``L`` from running moments of
         past steps), so it measures how far ``L`` is from its maximiser for
         the current landmarks, for every rule. It costs an ``N x N``
-        eigendecomposition, so it runs at most every ``max(100, N)`` steps.
+        eigendecomposition, so it runs at most every ``max(100, 2 N)`` steps
+        (``GAP_EVERY_PER_NEURON``).
         """
         rows = self._gap_rows(X, continued=previous is not None)
         device = resolve_device(self.device, fallback=True)
         sample = to_tensor(rows, device)
-        reg, kernel, every = self.reg, self.kernel_, max(CHECK_EVERY, self.n_components)
+        reg, kernel, every = self.reg, self.kernel_, max(CHECK_EVERY, GAP_EVERY_PER_NEURON * self.n_components)
         last = [previous["gap_steps_"][-1] if previous is not None and
                 len(previous["gap_steps_"]) else -every]  # fmt: skip
 
@@ -942,9 +948,12 @@ array-like of shape (n_components, n_features), default="kmeans++"
                 return "the landmarks blew up (grew a thousand times beyond the inputs)"
             if learn_gains and bool((q <= 0).any()):
                 return "a gain turned non-positive"
-            A = L.to(torch.float64).clone()
+            # the training step's own test, in L's dtype: L + reg I has a
+            # Cholesky factor (float32, N = 800, one thread: about 2 ms, against
+            # 10 ms for torch's float64 factor of a copy)
+            A = L.clone()
             A.diagonal().add_(reg)
-            if int(torch.linalg.cholesky_ex(A)[1]) != 0:
+            if not bool(_gda.cholesky_lower(A)[1]):
                 return "the lateral weights lost positive definiteness"
             return None
 

@@ -174,10 +174,11 @@ def test_triangular_solves_read_only_the_factors_triangle():
     C = torch.linalg.cholesky(Z @ Z.T / 60)
     garbage = C + torch.triu(torch.full_like(C, float("nan")), 1)
     D = torch.tensor(rng.normal(size=(4, 30)))
+    # as response_solve calls them: from the left, on the transposed rows
     for upper, factor, clean in ((False, garbage, C), (True, garbage.mT, C.mT)):
         torch.testing.assert_close(
-            torch.linalg.solve_triangular(factor, D, upper=upper, left=False),
-            torch.linalg.solve_triangular(clean, D, upper=upper, left=False),
+            torch.linalg.solve_triangular(factor, D.mT, upper=upper, left=True),
+            torch.linalg.solve_triangular(clean, D.mT, upper=upper, left=True),
             rtol=1e-12, atol=1e-12,
         )  # fmt: skip
 

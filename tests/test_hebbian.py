@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 import sklearn_ksm._base as base_module
 import sklearn_ksm._hebbian as hebbian_module
 import sklearn_ksm._solver as solver_module
-from sklearn_ksm import HebbianKernelSimilarityMatching, TrainingDivergedError
+from sklearn_ksm import HebbianKernelSimilarityMatching, TrainingDivergedError, _gda
 from sklearn_ksm.metrics import kernel_approximation_error
 
 from .conftest import CUDA, assert_same_state, snapshot
@@ -385,6 +385,20 @@ def test_divergence_after_sane_checks_keeps_a_state_that_transforms(small_data):
         assert np.isfinite(getattr(est, name)).all(), name
     assert len(est.objective_history_) == est.n_steps_
     assert np.isfinite(est.transform(small_data)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inspector_names_lateral_weights_that_lost_positive_definiteness(fitted, small_data,
+                                                                         dtype):
+    inspect = fitted._inspector(small_data)
+    W, q, L, stats = fitted._fitted_state("cpu", dtype)
+    assert inspect(_gda.TrainingState(W, q, L, stats)) is None  # as fitted: positive definite
+    # neuron 0 decoupled with L_00 = -2 reg: L + reg I has the eigenvalue -reg
+    indefinite = L.clone()
+    indefinite[0, :] = indefinite[:, 0] = 0.0
+    indefinite[0, 0] = -2 * fitted.reg
+    reason = inspect(_gda.TrainingState(W, q, indefinite, stats))
+    assert reason is not None and "positive definiteness" in reason
 
 
 def test_interrupted_fit_keeps_previous_model(fitted, small_data, monkeypatch):
