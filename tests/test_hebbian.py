@@ -265,6 +265,20 @@ def test_unconverged_fit_warns_and_a_converged_one_does_not(moons):
         HebbianKernelSimilarityMatching(16, gamma=GAMMA_MOONS, random_state=0).fit(X)
 
 
+def test_fit_warns_when_its_output_is_worse_than_zeros():
+    # Gaussian rows in 50 dimensions under the power-cosine kernel (degree 3):
+    # the kernel matrix is close to a multiple of the identity, with no
+    # low-rank structure for 32 neurons, and one pass leaves an output whose
+    # Gram matrix overshoots it (error 3.2; an all-zero output has 1). The
+    # converged fit of the test above checks that good fits do not warn.
+    X = np.random.RandomState(0).normal(size=(300, 50))
+    est = HebbianKernelSimilarityMatching(32, kernel="power_cosine", degree=3, max_iter=1,
+                                          random_state=0)  # fmt: skip
+    with pytest.warns(ConvergenceWarning, match="worse than an all-zero output"):
+        est.fit(X)
+    assert kernel_approximation_error(X, est.transform(X), kernel=est.kernel_) > 1.0
+
+
 # ---------------------------------------------------------------- outputs
 
 
