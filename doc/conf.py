@@ -82,7 +82,8 @@ numpydoc_validation_exclude = {
     # Examples on the class) and the kernels' internal derivative helpers.
     r"\.(fit|partial_fit|transform|fit_transform|score|plot|from_estimator|"
     r"from_kernel|from_responses)$",
-    r"\.(diag|diag_grad|grad_second|gram_and_slope|get_params|sklearn_metric)$",
+    r"\.(diag|diag_grad|grad_second|gram_and_slope|gradient_factors|diag_grad_factor|"
+    r"get_params|sklearn_metric)$",
     r"^sklearn_ksm\.kernels\.KERNEL_NAMES$",  # a constant
 }
 
