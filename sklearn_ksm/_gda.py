@@ -110,9 +110,10 @@ def cholesky_lower(A):
 
     Returns ``(C, factored)``: ``factored`` is a bool where the host knows
     it (LAPACK on the CPU) and a 0-d bool tensor otherwise (torch's factor,
-    which on a GPU reports without a host synchronisation). Only the lower triangle of ``C`` is the factor: its
-    strictly upper triangle is left unspecified, which triangular solves
-    (BLAS ``trsm``) never read. ``A`` may be overwritten.
+    which on a GPU reports without a host synchronisation). Only the lower
+    triangle of ``C`` is the factor: its strictly upper triangle is left
+    unspecified, which triangular solves (BLAS ``trsm``) never read. ``A``
+    may be overwritten.
 
     On the CPU this is LAPACK's ``potrf`` in place, without copies: torch's
     ``cholesky_ex`` copies ``A`` to column-major order and then zeroes the

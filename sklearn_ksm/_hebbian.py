@@ -930,7 +930,8 @@ array-like of shape (n_components, n_features), default="kmeans++"
         rows = self._gap_rows(X, continued=previous is not None)
         device = resolve_device(self.device, fallback=True)
         sample = to_tensor(rows, device)
-        reg, kernel, every = self.reg, self.kernel_, max(CHECK_EVERY, GAP_EVERY_PER_NEURON * self.n_components)
+        reg, kernel = self.reg, self.kernel_
+        every = max(CHECK_EVERY, GAP_EVERY_PER_NEURON * self.n_components)
         last = [previous["gap_steps_"][-1] if previous is not None and
                 len(previous["gap_steps_"]) else -every]  # fmt: skip
 

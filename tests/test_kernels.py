@@ -94,6 +94,27 @@ def test_closed_form_derivatives_equal_autograd(kernel, points):
     torch.testing.assert_close(kernel.diag_grad(W), expected_diag, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+def test_derivative_factors_equal_autograd(kernel, points):
+    # The training step moves the landmarks with (A, s) and d instead of
+    # grad_second and diag_grad: A^T X + s W and d W against autograd.
+    X, W = points
+    G = torch.randn(len(X), len(W), generator=torch.Generator().manual_seed(2), dtype=X.dtype)
+    factors, d = kernel.gradient_factors(X, W, kernel(X, W), G), kernel.diag_grad_factor(W)
+    if isinstance(kernel, CallableKernel):
+        assert factors is None and d is None  # the step falls back to autograd
+        return
+    Wg = W.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(kernel(X, Wg), Wg, grad_outputs=G)
+    Wg = W.clone().requires_grad_(True)
+    (expected_diag,) = torch.autograd.grad(torch.diagonal(kernel(Wg, Wg)).sum(), Wg)
+    A, s = factors
+    d = d[:, None] if torch.is_tensor(d) else d
+    tol = dict(rtol=1e-10, atol=1e-12)  # as for the derivatives above
+    torch.testing.assert_close(A.T @ X + s[:, None] * W, expected, **tol)
+    torch.testing.assert_close(d * W, expected_diag, **tol)
+
+
 def test_power_cosine_zero_vectors_are_finite():
     kernel = PowerCosineKernel(3)
     X = torch.tensor([[0.0, 0.0], [1.0, 2.0]], dtype=torch.float64)
