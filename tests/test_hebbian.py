@@ -402,8 +402,7 @@ def test_divergence_after_sane_checks_keeps_a_state_that_transforms(small_data):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_inspector_names_lateral_weights_that_lost_positive_definiteness(fitted, small_data,
-                                                                         dtype):
+def test_inspector_names_lateral_weights_that_lost_positive_definiteness(fitted, small_data, dtype):
     inspect = fitted._inspector(small_data)
     W, q, L, stats = fitted._fitted_state("cpu", dtype)
     assert inspect(_gda.TrainingState(W, q, L, stats)) is None  # as fitted: positive definite
