@@ -95,14 +95,19 @@ def response_solve(drive, L, reg):
     medians of 7 (2-core Intel Xeon). The shift goes onto a copy's
     diagonal rather than through an ``N x N`` identity.
     """
-    A = L.clone()
-    A.diagonal().add_(reg)
-    chol, factored = cholesky_lower(A)
+    chol, factored = shifted_cholesky(L, reg)
     Z = torch.linalg.solve_triangular(chol, drive.mT, upper=False, left=True)
     Y = torch.linalg.solve_triangular(chol.mT, Z, upper=True, left=True).mT
     if factored is True:  # known on the host: nothing to mask
         return Y
     return Y.masked_fill_(~torch.as_tensor(factored, device=Y.device), float("nan"))
+
+
+def shifted_cholesky(L, reg):
+    """:func:`cholesky_lower` of ``L + reg I``, formed on a copy (``L`` is untouched)."""
+    A = L.clone()
+    A.diagonal().add_(reg)
+    return cholesky_lower(A)
 
 
 def cholesky_lower(A):

@@ -971,9 +971,7 @@ array-like of shape (n_components, n_features), default="kmeans++"
             # the training step's own test, in L's dtype: L + reg I has a
             # Cholesky factor (float32, N = 800, one thread: about 2 ms, against
             # 10 ms for torch's float64 factor of a copy)
-            A = L.clone()
-            A.diagonal().add_(reg)
-            if not bool(_gda.cholesky_lower(A)[1]):
+            if not bool(_gda.shifted_cholesky(L, reg)[1]):
                 return "the lateral weights lost positive definiteness"
             return None
 

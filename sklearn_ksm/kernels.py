@@ -90,11 +90,6 @@ def _from_factors(X, W, factors):
     return (A.T @ X).addcmul_(s[:, None], W)  # in place: no (N, M) temporary
 
 
-def _scaled_rows(W, factor):
-    """``factor[:, None] * W`` for a tensor ``factor``, ``factor * W`` for a number."""
-    return factor[:, None] * W if torch.is_tensor(factor) else factor * W
-
-
 class Kernel(ABC):
     """A positive semi-definite kernel ``f(u, v)`` on rows of 2-D tensors.
 
@@ -385,7 +380,7 @@ class PolynomialKernel(Kernel):
         return G * slope, W.new_zeros(W.shape[0])
 
     def diag_grad(self, W):
-        return _scaled_rows(W, self.diag_grad_factor(W))
+        return self.diag_grad_factor(W)[:, None] * W
 
     def diag_grad_factor(self, W):
         base = self.gamma * (W * W).sum(1) + self.coef0
@@ -454,8 +449,6 @@ class PowerCosineKernel(Kernel):
         return norms * power * cosine, (power, w_norms)
 
     def grad_second(self, X, W, K, G, slope=None):
-        if self.alpha == 1:
-            return G.T @ X
         return _from_factors(X, W, self.gradient_factors(X, W, K, G, slope))
 
     def gradient_factors(self, X, W, K, G, slope=None):
