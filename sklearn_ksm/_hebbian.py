@@ -42,10 +42,12 @@ INPUT_MOMENTS_MAX_FEATURES = _lateral.Equilibrium.INPUT_MOMENTS_MAX_FEATURES
 REFERENCE_BATCH = 64
 # The duality gap is measured on at most max(this, 4 N) rows.
 GAP_SAMPLE_ROWS = 1024
-# ... every max(CHECK_EVERY, this times N) steps. One measurement costs a
-# float64 N x N product over 4 N rows and eigenvalues: at N = 800 (one
-# thread) 240 ms, about 30 default steps of 8 ms, so at every 2 N steps it
-# takes about 2% of a fit (at every N steps, 4%).
+# ... every max(CHECK_EVERY, this times N) steps. One measurement costs the
+# kernel on 4 N rows, their float64 moments (syrk) and N x N eigenvalues: at
+# N = 800, one thread, 240 ms on the 2-core Intel Xeon with a float64 product
+# (about 30 default steps of 8 ms), 114 ms on the AMD EPYC with syrk (150 ms
+# with the product; about 20 steps of 5.6 ms), so at every 2 N steps it takes
+# 1-2% of a fit (at every N steps, 2-4%).
 GAP_EVERY_PER_NEURON = 2
 SETTLE_LATERAL = True
 # fit ends (adaptive rule) at the best of these points between the learned
@@ -741,7 +743,7 @@ array-like of shape (n_components, n_features), default="kmeans++"
         """
         sample = to_tensor(rows, device)
         U = _gda.drive(q, self.kernel_(sample, W)).to(torch.float64)
-        L = _gda.lateral_equilibrium(U.mT @ U / len(U), self.reg)
+        L = _gda.lateral_equilibrium(_gda.second_moments(U), self.reg)
         Y = _gda.response_solve(U, L, self.reg)
         G = Y @ Y.mT
         norm = torch.linalg.matrix_norm(G)  # G / |G| keeps the ratio clear of underflow
@@ -912,8 +914,7 @@ array-like of shape (n_components, n_features), default="kmeans++"
         S = torch.zeros(len(q), len(q), dtype=torch.float64, device=device)
         for start in range(0, X.shape[0], TRANSFORM_BLOCK):
             block = to_tensor(X[start : start + TRANSFORM_BLOCK], device)
-            D = _gda.drive(q, self.kernel_(block, W)).to(torch.float64)
-            S.addmm_(D.mT, D)
+            S += len(block) * _gda.second_moments(_gda.drive(q, self.kernel_(block, W)))
         return S / X.shape[0]
 
     def _diagnostic(self, X, previous):
@@ -939,8 +940,8 @@ array-like of shape (n_components, n_features), default="kmeans++"
             if t - last[0] < every and not final:
                 return None
             last[0] = t
-            D = _gda.drive(state.q, kernel(sample, state.W)).to(torch.float64)
-            gap = _gda.lateral_gap(D.mT @ D / len(D), state.L, reg)
+            S = _gda.second_moments(_gda.drive(state.q, kernel(sample, state.W)))
+            gap = _gda.lateral_gap(S, state.L, reg)
             return float(gap)
 
         return diagnose

@@ -268,6 +268,27 @@ def test_lateral_equilibrium_is_fixed_point_of_anti_hebbian_rule(reg):
     assert gradient.abs().max() < 1e-5
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "empty"])
+def test_second_moments_equal_the_float64_product(dtype, layout):
+    # the oracle: numpy's float64 product of the same rows; syrk sums the same
+    # products in another order, so they agree to float64 rounding (1e-12
+    # relative is about 1e4 ulps of the largest entry over 300 terms)
+    rows = {"contiguous": 300, "transposed": 300, "empty": 0}[layout]
+    D = torch.randn(rows, 40, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    if layout == "transposed":
+        D = torch.randn(40, rows, generator=torch.Generator().manual_seed(1), dtype=dtype).mT
+    S = _gda.second_moments(D)
+    assert S.dtype == torch.float64 and S.shape == (40, 40)
+    if rows == 0:
+        assert not S.any()
+        return
+    D64 = D.numpy().astype(np.float64)
+    expected = D64.T @ D64 / rows
+    np.testing.assert_allclose(S.numpy(), expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+    assert torch.equal(S, S.mT)
+
+
 def test_lateral_gap_is_positive_away_from_equilibrium_and_zero_at_it():
     U = _drive_sample()
     S = U.T @ U / len(U)
