@@ -26,10 +26,16 @@ baseline does not compute the package's update.
 Run from the repository root::
 
     python benchmarks/bench_speed.py [--device {auto,cpu,cuda}] [--threads T]
-        [--quick] [--tables 1 2 3 4] [--memory] [--sizes 2x16 400x800] [--csv-dir DIR]
+        [--fit-n-jobs J] [--quick] [--tables 1 2 3 4] [--memory]
+        [--sizes 2x16 400x800] [--csv-dir DIR]
 
-``--threads`` sets torch's and the BLAS libraries' threads (default: as
-found); ``--quick`` shrinks every count (about 20 s on two cores);
+``--threads`` sets torch's and the BLAS libraries' threads for the process
+(default: as found): the paper's loop and the step engines run on all of
+them; ``fit`` runs as a user's default fit does, with the estimator's thread
+policy (``n_jobs=None``: one thread below ``THREADS_MIN_SIZE`` neurons, the
+idle cores from there, never more than ``--threads``), or with
+``n_jobs=J`` given ``--fit-n-jobs J``; table 1's ``fit thr`` is the threads
+it ran on. ``--quick`` shrinks every count (about 20 s on two cores);
 ``--tables`` picks tables (default 1 2 3); ``--memory`` adds table 4;
 ``--sizes`` replaces table 1's (M, N) list; ``--csv-dir DIR`` also writes each
 table to ``DIR/speed_table1.csv``, ``speed_table2a.csv``... (with the title and
@@ -90,8 +96,11 @@ DATA_SEED = 0
 # they are in a real fit of thousands of steps
 FIT_MIN_EPOCHS = 10
 # Lateral learning of the estimator in the fit rows and the memory table (the
-# default, "auto"; set from --lateral) and its threads (set from --threads).
+# default, "auto"; set from --lateral) and its n_jobs (set from --fit-n-jobs;
+# the default, None, otherwise).
 FIT_LATERAL = {"lateral": "auto"}
+# The threads the last timed fit ran on (torch's count inside its training loop).
+FIT_THREADS = {"last": None}
 
 
 @dataclass(frozen=True)
@@ -436,6 +445,7 @@ class Problem:
             seconds = []
 
             def timed(*args, **kwargs):
+                FIT_THREADS["last"] = torch.get_num_threads()
                 tic = clock(self.device)
                 result = train(*args, **kwargs)
                 seconds.append(clock(self.device) - tic)
@@ -483,7 +493,7 @@ def write_table_csv(title, headers, rows):
 
 
 def table_training(args, settings, device, peak):
-    headers = ["kernel", "M", "N", "default/s", "paper/s", "fit/s", "fit samples/s",
+    headers = ["kernel", "M", "N", "default/s", "paper/s", "fit/s", "fit thr", "fit samples/s",
                "fit/paper", "default/paper", "floor/paper", "GFLOP/step", "roofline/s",
                "fraction"]  # fmt: skip
     rows = []
@@ -501,7 +511,8 @@ def table_training(args, settings, device, peak):
             roofline = peak / flops
             rows.append([
                 kernel_name, str(M), str(N), f"{rate['default']:.0f}",
-                f"{rate['paper']:.0f}", f"{rate['fit']:.0f}", f"{rate['fit'] * BATCH:.0f}",
+                f"{rate['paper']:.0f}", f"{rate['fit']:.0f}", str(FIT_THREADS["last"]),
+                f"{rate['fit'] * BATCH:.0f}",
                 f"{rate['fit'] / rate['paper']:.2f}", f"{rate['default'] / rate['paper']:.2f}",
                 f"{rate['floor'] / rate['paper']:.2f}", f"{flops / 1e9:.3g}", f"{roofline:.0f}",
                 f"{rate['default'] / roofline:.3g}",
@@ -677,6 +688,8 @@ def table_memory(args, settings, device):
                    "--lateral", args.lateral]  # fmt: skip
         if args.threads is not None:
             command += ["--threads", str(args.threads)]
+        if args.fit_n_jobs is not None:
+            command += ["--fit-n-jobs", str(args.fit_n_jobs)]
         completed = subprocess.run(command, capture_output=True, text=True, check=True)
         result = json.loads(completed.stdout.strip().splitlines()[-1])
         mib = lambda b: f"{b / 2**20:.1f}"  # noqa: E731
@@ -725,6 +738,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None, help="torch and BLAS threads")
+    parser.add_argument("--fit-n-jobs", type=int, default=None,
+                        help="n_jobs of the fit rows (default: the estimator's, None)")
     parser.add_argument("--quick", action="store_true", help="small counts (about a minute)")
     parser.add_argument("--tables", type=int, nargs="+", choices=[1, 2, 3, 4], default=[1, 2, 3],
                         help="tables to run (4 is the memory table)")  # fmt: skip
@@ -743,8 +758,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     FIT_LATERAL["lateral"] = args.lateral
-    if args.threads is not None:
-        FIT_LATERAL["n_jobs"] = args.threads  # the estimator's own thread policy otherwise
+    if args.fit_n_jobs is not None:
+        FIT_LATERAL["n_jobs"] = args.fit_n_jobs  # the estimator's own thread policy otherwise
     if args.threads is None:
         return run(args)
     torch.set_num_threads(args.threads)

@@ -65,7 +65,8 @@ def test_quick_training_table_has_every_row_with_positive_figures():
     assert {tuple(row[:3]) for row in rows} == expected
     for row in rows:
         figures = [float(cell) for cell in row[3:]]
-        assert len(figures) == 10 and all(f > 0 for f in figures), row
+        assert len(figures) == 11 and all(f > 0 for f in figures), row
+        assert row[6] == "1", row  # the fit's threads, within --threads 1
 
 
 def test_script_fails_when_the_baseline_takes_another_step(monkeypatch, capsys):
