@@ -4,15 +4,17 @@ Prints a machine line, a one-time check that the baseline computes the package's
 update, then up to four tables:
 
 1. steps/s of the package's training step with the default rule (the
-   adaptive anti-Hebbian step, ``_gda.minibatch_step``), the paper's loop (:class:`PaperLoop`, Fig. 7
-   of Luther & Seung) and the estimator's ``fit``, on the same float32 rows
+   adaptive anti-Hebbian step, ``_gda.minibatch_step``), the paper's loop
+   (:class:`PaperLoop`, Fig. 7 of Luther & Seung) and the estimator's
+   ``fit``, on the same float32 rows
    (the step engines cycle through them in a fixed order, fit shuffles them),
    for (M, N) = (2, 16), (400, 200), (400, 800), batch 64, rbf and power-cosine
    (degree 3) kernels (``--sizes`` for others); the ratios package / paper;
    and the default step against a roofline (its flop count over the
    measured float32 matmul rate).
-2. time per step of the paper's anti-Hebbian rule against N (M = 400, B = 64) and against the batch size
-   (M = 400, N = 800), with the fitted exponent of a power law.
+2. time per step of the paper's anti-Hebbian rule against N (M = 400,
+   B = 64) and against the batch size (M = 400, N = 800), with the fitted
+   exponent of a power law.
 3. ``transform`` throughput (rows/s) against scikit-learn's ``Nystroem``.
 4. (``--memory``) peak memory that ``fit`` and ``transform`` add, on 7,000
    and 70,000 rows, each measured in a fresh subprocess.

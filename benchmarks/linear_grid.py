@@ -58,6 +58,7 @@ one-row step; the SM reference is plain numpy).
 import argparse
 import concurrent.futures
 import csv
+import functools
 import itertools
 import math
 import os
@@ -355,6 +356,10 @@ COMPACT_HEADER = (
 )
 
 
+def _worst(summaries, name):
+    return max(s[name] for s in summaries)
+
+
 def format_compact(rows):
     """One line per (n, k, gap): the worst over the three scales, SM's reach per scale."""
     cells = {}
@@ -364,7 +369,7 @@ def format_compact(rows):
     lines = ["Linear grid by (n, k, gap), worst over the scales", "", COMPACT_HEADER]
     for (n, k, gap), by_scale in sorted(cells.items()):
         summaries = [cell_summary(by_scale[scale]) for scale in sorted(by_scale)]
-        worst = lambda name: max(s[name] for s in summaries)  # noqa: E731
+        worst = functools.partial(_worst, summaries)
         unmet = sorted({name for s in summaries for name, ok in s["targets"].items() if not ok})
         counts = [sum(not s["targets"][name] for s in summaries) for name in unmet]
         reach = "/".join(fmt_reach(s["sm_reach"]) for s in summaries)
@@ -427,7 +432,9 @@ def main(argv=None):
     if args.csv and args.resume and os.path.exists(args.csv):
         done = read_rows(args.csv)
         keys = {task_key(row) for row in done}
-        tasks = [task for task in tasks if task_key(dict(zip(TASK_FIELDS, task))) not in keys]
+        # a task is (n, k, scale, gap, seed, max_rows): its first fields name it
+        named = (dict(zip(TASK_FIELDS, task[: len(TASK_FIELDS)], strict=True)) for task in tasks)
+        tasks = [task for task, row in zip(tasks, named, strict=True) if task_key(row) not in keys]
     print(f"{len(tasks)} runs ({len(done)} already in the CSV), {args.jobs} worker(s)", flush=True)
     rows = []
     if args.jobs > 1:

@@ -10,7 +10,11 @@ avg_rate)``, and initial synapses scaled to the variance ``v`` of the first
 100 rows along the initial filters (``W = s v units``, ``M = s v I``, ``s``
 the ``init_scale``). A schedule is
 
-    eta_t = min(1/4, max(1 / (2 t + 5), rate (t0 / (t + t0)) ** power)).
+    eta_t = min(1/4, max(1 / (2 t + 5), ramp_t rate (t0 / (t + t0)) ** power))
+
+with ``ramp_t = min(1, t / onset)`` for the delayed slow terms of ``--ramps``
+(1 otherwise): the paper's 1 / (2 t) steps for the first ``onset / 4`` or so
+steps, the slow term reached at ``t = onset``.
 
 Its initial filters are random (the package's ``init="random"``, drawn from
 other generators than the package's, so figures differ from the package's
@@ -27,7 +31,7 @@ in ``--sm-cache``).
 Run from the repository root (one thread per worker)::
 
     OMP_NUM_THREADS=1 python benchmarks/psp_schedule_sweep.py [--jobs 2]
-        [--sm-cache sm_reach.json] [--verbose] [--first F] [--seeds S]
+        [--sm-cache sm_reach.json] [--verbose] [--first F] [--seeds S] [--ramps]
 
 The first lines are references, not schedules: the sample PCA of the rows
 seen so far (offline; it keeps the n x n sample covariance), and SM's own run
@@ -35,7 +39,9 @@ at each scale held against SM at every scale, as a scale-free rule is. The defau
 sweep is the one recorded in doc/benchmarks.rst ("Linear networks without
 tuning"): the package's former and current PSP schedules,
 SM's own 1/t steps with SM-like starts, and constant late floors (about 15
-minutes on two cores).
+minutes on two cores). ``--ramps`` runs instead the current schedule and
+its slow term delayed (``onset`` 200 to 800, the average starting at 50 or
+half the onset, random or first-rows filters).
 """
 
 import argparse
@@ -52,7 +58,7 @@ import linear_grid as lg  # noqa: E402
 
 from sklearn_ksm.metrics import subspace_error  # noqa: E402
 
-# (rate, t0, power, avg_start, avg_rate, init, init_scale)
+# (rate, t0, power, avg_start, avg_rate, init, init_scale[, onset])
 FORMER = (0.05, 20, 0.6, 50, 1.5, "random", 1.0)
 CURRENT = (0.02, 200, 0.5, 50, 1.5, "random", 1.0)
 NO_AVERAGE = 10**12
@@ -74,9 +80,18 @@ def schedules():
         yield floor, cross, power, cross, 1.5, "rows", 0.1
 
 
+def ramps():
+    """The current schedule, then its slow term delayed (``--ramps``)."""
+    yield CURRENT
+    for onset, start, init in [(400, 50, "random"), (400, 200, "random"), (200, 100, "random"),
+                               (400, 200, "rows"), (800, 400, "random")]:  # fmt: skip
+        yield (*CURRENT[:3], start, 1.5, init, 1.0, onset)
+
+
 def simulate(X, k, points, tops, schedule):
     """Subspace errors at ``points`` for the seeds stacked in ``X`` (S, rows, n)."""
-    rate, t0, power, avg_start, avg_rate, init, init_scale = schedule
+    rate, t0, power, avg_start, avg_rate, init, init_scale = schedule[:7]
+    onset = schedule[7] if len(schedule) > 7 else None
     S, n_rows, n = X.shape
     if init == "rows":
         W = X[:, :k].copy()
@@ -88,7 +103,8 @@ def simulate(X, k, points, tops, schedule):
     W_avg, M_avg = W.copy(), M.copy()
     stops, errors = set(int(p) for p in points), [[] for _ in range(S)]
     for t in range(1, n_rows + 1):
-        eta = min(0.25, max(1.0 / (2 * t + 5), rate * (t0 / (t + t0)) ** power))
+        ramp = 1.0 if onset is None else min(1.0, t / onset)
+        eta = min(0.25, max(1.0 / (2 * t + 5), ramp * rate * (t0 / (t + t0)) ** power))
         x = X[:, t - 1]
         y = np.linalg.solve(M, np.einsum("skn,sn->sk", W, x)[..., None])[..., 0]
         W += 2 * eta * (y[:, :, None] * x[:, None, :] - W)
@@ -179,17 +195,20 @@ def main(argv=None):
     parser.add_argument("--verbose", action="store_true", help="list the cells each misses")
     parser.add_argument("--first", type=int, help="only the first F schedules (2: former, current)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (the grid's: 3)")
+    parser.add_argument("--ramps", action="store_true",
+                        help="the current schedule with its slow term delayed, instead")
     args = parser.parse_args(argv)
     with multiprocessing.Pool(args.jobs) as pool:
         sm = sm_table(pool, args.sm_cache, args.seeds)
-        print("rate t0 power avg_start avg_rate init init_scale: cells above 1e-2 / later than SM")
+        print("rate t0 power avg_start avg_rate init init_scale [onset]: "
+              "cells above 1e-2 / later than SM")
         above, late = evaluate(pool, OFFLINE, sm, args.seeds, args.verbose)
         print(f"{OFFLINE} of the rows so far (reference, offline): {above} / {late}", flush=True)
         for scale in lg.SCALES:  # "above": never below 1e-2 at a checkpoint (median)
             never = len(lg.SCALES) * sum(np.isinf(sm[(*c, scale)]) for c in cells())
             late = sum(sm[(*c, scale)] > sm[(*c, other)] for c in cells() for other in lg.SCALES)
             print(f"SM's own run at scale {scale:g} (reference): {never} / {late}", flush=True)
-        for schedule in itertools.islice(schedules(), args.first):
+        for schedule in itertools.islice(ramps() if args.ramps else schedules(), args.first):
             above, late = evaluate(pool, schedule, sm, args.seeds, args.verbose)
             start = "none" if schedule[3] == NO_AVERAGE else schedule[3]
             shown = (*schedule[:3], start, *schedule[4:])

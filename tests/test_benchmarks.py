@@ -347,6 +347,11 @@ def test_linear_grid_quick_smoke(tmp_path, capsys):
     # The sample PCA sees the same rows at both scales: one reach, in the CSV and the table.
     assert float(rows[0]["offline_reach"]) == float(rows[1]["offline_reach"]) == float(line[14])
     assert "it is no later than SM in" in table
+    # a resumed run finds both runs in the CSV and runs none
+    resumed = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-4000:]
+    assert "0 runs (2 already in the CSV)" in resumed.stdout
 
 
 def test_linear_grid_offline_reference_is_the_sample_pca_of_the_rows_so_far():

@@ -23,7 +23,8 @@ def random_state(n_inputs=3, n_neurons=5, n_batch=7, seed=0):
 def per_synapse_step(kernel, X, W, q, L, eta_w, eta_q, eta_l):
     """The user guide's rules, one synapse at a time, from what each synapse sees.
 
-    - feedforward ``w_i -= eta_w / q_i^2 (-q_i <y_i df(w_i, x)/dw_i> + 1/2 q_i^2 df(w_i, w_i)/dw_i)``
+    - feedforward ``w_i -= eta_w / q_i^2 (-q_i <y_i df(w_i, x)/dw_i>
+      + 1/2 q_i^2 df(w_i, w_i)/dw_i)``
     - gain ``q_i -= eta_q (-<y_i f(w_i, x)> + q_i f(w_i, w_i))``
     - lateral ``L_ij += eta_l / 2 (<y_i y_j> - L_ij)``
     """
