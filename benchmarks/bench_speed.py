@@ -740,16 +740,24 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None, help="torch and BLAS threads")
-    parser.add_argument("--fit-n-jobs", type=int, default=None,
-                        help="n_jobs of the fit rows (default: the estimator's, None)")
+    parser.add_argument(
+        "--fit-n-jobs",
+        type=int,
+        default=None,
+        help="n_jobs of the fit rows (default: the estimator's, None)",
+    )
     parser.add_argument("--quick", action="store_true", help="small counts (about a minute)")
     parser.add_argument("--tables", type=int, nargs="+", choices=[1, 2, 3, 4], default=[1, 2, 3],
                         help="tables to run (4 is the memory table)")  # fmt: skip
     parser.add_argument("--memory", action="store_true", help="also run table 4 (memory)")
     parser.add_argument("--sizes", type=parse_size, nargs="+", default=list(TABLE1_SIZES),
                         metavar="MxN", help="table 1 sizes, e.g. 2x16 400x800")  # fmt: skip
-    parser.add_argument("--lateral", choices=["auto", "adaptive", "hebbian", "equilibrium"],
-                        default="auto", help="lateral learning of the fit rows (the default: auto)")
+    parser.add_argument(
+        "--lateral",
+        choices=["auto", "adaptive", "hebbian", "equilibrium"],
+        default="auto",
+        help="lateral learning of the fit rows (the default: auto)",
+    )
     parser.add_argument("--csv-dir", help="also write each table to DIR/speed_<table>.csv "
                         "(doc/_data for the documentation's figures)")  # fmt: skip
     parser.add_argument("--_memory-child", nargs=4, metavar=("MODE", "ROWS", "N", "EPOCHS"),

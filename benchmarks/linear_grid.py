@@ -343,8 +343,7 @@ def format_table(rows):
     lines += reference_lines(summaries)
     seconds = {m: sum(float(r[f"{m}_seconds"]) for r in rows) for m in ("psp", "psw", "sm")}
     lines.append(
-        "Run time: "
-        + ", ".join(f"{m.upper()} {seconds[m]:.0f} s" for m in ("psp", "sm", "psw"))
+        "Run time: " + ", ".join(f"{m.upper()} {seconds[m]:.0f} s" for m in ("psp", "sm", "psw"))
     )
     return "\n".join(lines) + "\n"
 
@@ -380,8 +379,11 @@ def format_compact(rows):
             f"{worst('whitening_population'):>6.3f} {worst('passes'):>6.1f} "
             f"{worst('psp'):>8.1e} {fmt_reach(worst('psp_reach')):>8} {worst('sm'):>8.1e} "
             f"{reach:>22} {fmt_reach(summaries[0]['offline_reach']):>8}  "
-            + (", ".join(f"{u} ({c}/{len(summaries)})" for u, c in zip(unmet, counts, strict=True))
-               if unmet else "-")
+            + (
+                ", ".join(f"{u} ({c}/{len(summaries)})" for u, c in zip(unmet, counts, strict=True))
+                if unmet
+                else "-"
+            )
         )
     return "\n".join(lines) + "\n"
 
@@ -423,7 +425,10 @@ def main(argv=None):
     tasks = [
         (n, k, scale, gap, seed, grid["max_rows"])
         for n, k, gap, scale, seed in itertools.product(
-            grid["dimensions"], grid["components"], grid["gaps"], grid["scales"],
+            grid["dimensions"],
+            grid["components"],
+            grid["gaps"],
+            grid["scales"],
             range(grid["seeds"]),
         )  # fmt: skip
         if k < n

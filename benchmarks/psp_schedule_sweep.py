@@ -195,13 +195,18 @@ def main(argv=None):
     parser.add_argument("--verbose", action="store_true", help="list the cells each misses")
     parser.add_argument("--first", type=int, help="only the first F schedules (2: former, current)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (the grid's: 3)")
-    parser.add_argument("--ramps", action="store_true",
-                        help="the current schedule with its slow term delayed, instead")
+    parser.add_argument(
+        "--ramps",
+        action="store_true",
+        help="the current schedule with its slow term delayed, instead",
+    )
     args = parser.parse_args(argv)
     with multiprocessing.Pool(args.jobs) as pool:
         sm = sm_table(pool, args.sm_cache, args.seeds)
-        print("rate t0 power avg_start avg_rate init init_scale [onset]: "
-              "cells above 1e-2 / later than SM")
+        print(
+            "rate t0 power avg_start avg_rate init init_scale [onset]: "
+            "cells above 1e-2 / later than SM"
+        )
         above, late = evaluate(pool, OFFLINE, sm, args.seeds, args.verbose)
         print(f"{OFFLINE} of the rows so far (reference, offline): {above} / {late}", flush=True)
         for scale in lg.SCALES:  # "above": never below 1e-2 at a checkpoint (median)

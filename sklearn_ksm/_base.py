@@ -70,6 +70,7 @@ def _same(a, b):
     except (TypeError, ValueError):
         return a is b
 
+
 # fit, partial_fit and transform run under the package's thread policy, sized
 # by the order of the lateral weights (N x N)
 _by_network_size = thread_policy(lambda estimator, X: estimator.n_components)
@@ -222,7 +223,9 @@ class NetworkEstimatorMixin(DocLinkMixin):
                 # model as it was before this call (also before a refit)
                 raise TrainingDivergedError(
                     f"{message} No step passed a check, so the estimator keeps {kept_before}.",
-                    error.step, error.result, error.reason,
+                    error.step,
+                    error.result,
+                    error.reason,
                 ) from None
             # Keep the last sane state (it transforms), unless its output is
             # no approximation at all; then, as above, the transaction restores.
@@ -233,12 +236,16 @@ class NetworkEstimatorMixin(DocLinkMixin):
                     f"{message} The last state that passed the checks (step "
                     f"{offset + error.result.n_steps}) is useless ({useless}), so the "
                     f"estimator keeps {kept_before}.",
-                    error.step, error.result._replace(n_steps=0), error.reason,
+                    error.step,
+                    error.result._replace(n_steps=0),
+                    error.reason,
                 ) from None
             raise TrainingDivergedError(
                 f"{message} The estimator keeps its last sane state, from step "
                 f"{offset + error.result.n_steps}.",
-                error.step, error.result, error.reason,
+                error.step,
+                error.result,
+                error.reason,
             ) from None
         self._publish(result, previous)
         return result

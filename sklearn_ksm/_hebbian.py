@@ -773,7 +773,9 @@ array-like of shape (n_components, n_features), default="kmeans++"
         stats = {name: to_tensor(getattr(self, "_" + name), device)
                  for name in getattr(self, "_stat_names", ())}  # fmt: skip
         return _gda.TrainingState(
-            tensor(self.components_), tensor(self.gains_), tensor(self.learning_lateral_weights_),
+            tensor(self.components_),
+            tensor(self.gains_),
+            tensor(self.learning_lateral_weights_),
             stats,
         )
 
@@ -850,7 +852,8 @@ array-like of shape (n_components, n_features), default="kmeans++"
                 f"on the training rows is {error:.3g}, far above that of an all-zero output "
                 f"(1). The estimator keeps this state. "
                 f"{self._kernel_advice(X) or self._divergence_advice()}",
-                step=self.n_steps_, reason="absurd output",
+                step=self.n_steps_,
+                reason="absurd output",
                 result=TrainingResult(None, np.zeros(0), 0, self.n_steps_, 0, False),
             )
         if error > 1.0:

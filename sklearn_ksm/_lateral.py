@@ -271,8 +271,10 @@ class Equilibrium(LateralRule):
             S = _gda.linear_drive_moments(C, W, q, self.linear_scale)
             stats = {"drive_moments": S, "input_moments": C}
         else:
-            rate = self.moment_rate if step >= self.window_steps else max(
-                self.moment_rate, 1.0 / (step + 1)
+            rate = (
+                self.moment_rate
+                if step >= self.window_steps
+                else max(self.moment_rate, 1.0 / (step + 1))
             )
             S = _gda.accumulate_moments(stats["drive_moments"], D, rate)
             stats = {"drive_moments": S}

@@ -506,8 +506,16 @@ def test_cuda_training_steps_do_not_synchronise(small_data):
     torch.cuda.set_sync_debug_mode("error")
     try:
         for t, index in enumerate(batches):
-            state, _ = _gda.minibatch_step(state, X[index], kernel=RBFKernel(0.5), rule=rule,
-                                           rates=rates, reg=1e-3, learn_gains=True, step=t)
+            state, _ = _gda.minibatch_step(
+                state,
+                X[index],
+                kernel=RBFKernel(0.5),
+                rule=rule,
+                rates=rates,
+                reg=1e-3,
+                learn_gains=True,
+                step=t,
+            )
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(state.W).all()
@@ -739,9 +747,7 @@ def test_more_neurons_than_samples_warns(small_data):
         HebbianKernelSimilarityMatching(30, max_iter=1, random_state=0).fit(small_data[:20])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        HebbianKernelSimilarityMatching(30, max_iter=1, random_state=0).partial_fit(
-            small_data[:20]
-        )
+        HebbianKernelSimilarityMatching(30, max_iter=1, random_state=0).partial_fit(small_data[:20])
         HebbianKernelSimilarityMatching(20, max_iter=1, random_state=0).fit(small_data[:20])
 
 

@@ -514,6 +514,7 @@ def test_histories_stay_bounded_on_a_stream_of_one_row_calls(monkeypatch):
     process). The pickle stops growing: 150 more calls add less than one
     float each (unbounded histories: 4 values of 8 bytes per call)."""
     X = np.random.RandomState(0).normal(size=(1324, 2))
+
     def make():
         return HebbianKernelSimilarityMatching(4, lateral="hebbian", random_state=0)
 
