@@ -50,6 +50,10 @@ Run from the repository root, on a machine with nothing else running::
 Default: tables probe, crossover, contention and gridsearch (about 15 min on
 2 cores); ``--tables main`` adds the main command (about 3 min more);
 ``--quick`` is one round on fewer rows with ``max_iter=1`` (about 3 min).
+``--contention-n 16 64 --max-iter 150`` times whole default fits (150 passes
+of the half moons) in the contention table, where the short fits' one-off
+work (validation, k-means++ seeding, the initial lateral solve) does not
+dominate.
 """
 
 import argparse
@@ -252,7 +256,7 @@ def table_contention(work, args):
     for _ in range(args.rounds):
         for count in COMPETITORS:
             with competitors(count):
-                for n in CONTENTION_N:
+                for n in args.contention_n:
                     for jobs in policies[count]:
                         seconds = work.fit_seconds(n, args.max_iter, n_jobs=jobs)
                         times.setdefault((count, n, jobs), []).append(seconds)
@@ -261,7 +265,7 @@ def table_contention(work, args):
         f"{'N':>5} {'idle':>8} {'1 comp':>8} {'2 comp':>8} {'x idle 1':>9} {'x idle 2':>9}"
         f" {'n_jobs=-1':>10} {'n_jobs=1':>9} {'idle/-1':>8} {'idle/1':>7}"
     )
-    for n in CONTENTION_N:
+    for n in args.contention_n:
         idle, one, two = (med[count, n, None] for count in COMPETITORS)
         every, single = med[0, n, -1], med[0, n, 1]
         print(
@@ -270,7 +274,7 @@ def table_contention(work, args):
         )
     if args.all_policies:
         print("beside competitors, n_jobs=-1 / n_jobs=1 seconds:")
-        for n in CONTENTION_N:
+        for n in args.contention_n:
             cells = [f"{med[c, n, -1]:.3f} / {med[c, n, 1]:.3f}" for c in COMPETITORS[1:]]
             print(
                 f"{n:>5} "
@@ -384,6 +388,13 @@ def parse_args(argv=None):
     parser.add_argument("--mnist-rows", type=int, default=None, help="default 1000 (quick: 500)")
     parser.add_argument("--digits-rows", type=int, default=900)
     parser.add_argument("--main-rounds", type=int, default=1)
+    parser.add_argument(
+        "--contention-n",
+        type=int,
+        nargs="+",
+        default=list(CONTENTION_N),
+        help="the N of the contention table (default 16 64 200 800)",
+    )
     parser.add_argument(
         "--all-policies",
         action="store_true",
