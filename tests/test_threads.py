@@ -1,5 +1,6 @@
 """The thread policy: limits inside the package's calls, the caller's settings after them."""
 
+import math
 import subprocess
 import sys
 import time
@@ -162,6 +163,45 @@ def test_runnable_threads_of_other_processes_are_counted():
         busy.wait()
     # the spinning process is runnable at every instant
     assert min(counts) >= 1
+    _threads._busy_verdict.update(time=-math.inf, count=0)  # forget it for the next tests
+
+
+@pytest.fixture
+def readings(monkeypatch):
+    """Run-queue readings the test scripts, on a clock it moves (no real sleeping)."""
+    state = {"queue": [], "read": 0, "now": 100.0}
+
+    def now():
+        state["read"] += 1
+        return state["queue"].pop(0)
+
+    monkeypatch.setattr(_threads, "_runnable_now", now)
+    monkeypatch.setattr(_threads, "_sleep", lambda seconds: None)
+    monkeypatch.setattr(_threads, "_clock", lambda: state["now"])
+    monkeypatch.setattr(_threads, "_busy_verdict", {"time": -math.inf, "count": 0})
+    return state
+
+
+def test_a_transient_runnable_thread_is_not_a_competitor(readings):
+    # a thread seen in the first reading only (a kernel thread, an OpenMP
+    # worker going to sleep) is not counted; an idle machine costs one reading
+    readings["queue"] = [1, 0]
+    assert _threads._runnable_elsewhere() == 0 and readings["read"] == 2
+    readings.update(queue=[0], read=0)
+    assert _threads._runnable_elsewhere() == 0 and readings["read"] == 1
+
+
+def test_a_competitor_seen_in_every_reading_is_counted_and_remembered(readings):
+    readings["queue"] = [2, 1, 3, 1, 2]
+    assert _threads._runnable_elsewhere() == 1  # the least of the readings
+    assert readings["read"] == _threads.RUNNABLE_READINGS
+    # the busy verdict holds for RUNNABLE_KEEP seconds without new readings
+    readings["now"] += 0.9 * _threads.RUNNABLE_KEEP
+    assert _threads._runnable_elsewhere() == 1 and readings["read"] == 5
+    # then the run queue is read again
+    readings["now"] += 0.2 * _threads.RUNNABLE_KEEP
+    readings["queue"] = [0]
+    assert _threads._runnable_elsewhere() == 0 and readings["read"] == 6
 
 
 PROBE = """
