@@ -106,14 +106,15 @@ def allowed_threads():
 
 # How "runnable now" is read (benchmarks/bench_contention.py, issue 19). A
 # single reading of the run queue is a snapshot: right after parallel work
-# (this process's OpenMP workers going to sleep, kernel threads waking) about
-# one reading in 30 counted a thread elsewhere on an idle 2-core AMD EPYC,
+# (this process's OpenMP workers going to sleep, kernel threads waking) one
+# reading in 30 to 130 counted a thread elsewhere on an idle 2-core AMD EPYC,
 # and a whole fit at N = 800 then ran on one thread (15.3 s against 9.9 s).
 # A competitor that takes a core is runnable at every instant, a transient
 # is not: the count is the least of up to RUNNABLE_READINGS readings
 # RUNNABLE_GAP seconds apart, stopping at the first 0 (so an idle machine
-# costs one reading, 0.1 ms). Over 400 such fits' starts, 1, 3 and 5
-# readings 0.5 ms apart counted a phantom thread 13, 4 and 1 times. A busy
+# costs one reading, 0.1 ms). After 400 bursts of two-thread products, 1, 3
+# and 5 readings 0.5 ms apart counted a phantom thread 13, 4 and 1 times;
+# 5 readings 1 ms apart, none after 1,000 (doc/benchmarks.rst). A busy
 # verdict is kept for RUNNABLE_KEEP seconds, so that calls in a row on a
 # busy machine (partial_fit, transform) do not each wait for the readings.
 RUNNABLE_READINGS = 5
