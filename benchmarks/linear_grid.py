@@ -437,9 +437,8 @@ def main(argv=None):
     if args.csv and args.resume and os.path.exists(args.csv):
         done = read_rows(args.csv)
         keys = {task_key(row) for row in done}
-        # a task is (n, k, scale, gap, seed, max_rows): its first fields name it
-        named = (dict(zip(TASK_FIELDS, task[: len(TASK_FIELDS)], strict=True)) for task in tasks)
-        tasks = [task for task, row in zip(tasks, named, strict=True) if task_key(row) not in keys]
+        # a task is (n, k, scale, gap, seed, max_rows): its first fields are its key
+        tasks = [task for task in tasks if tuple(map(float, task[: len(TASK_FIELDS)])) not in keys]
     print(f"{len(tasks)} runs ({len(done)} already in the CSV), {args.jobs} worker(s)", flush=True)
     rows = []
     if args.jobs > 1:
