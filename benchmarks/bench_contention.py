@@ -246,42 +246,46 @@ def table_crossover(work, args):
 def table_contention(work, args):
     print(
         f"Table contention: default fit (n_jobs=None, max_iter={args.max_iter}), median "
-        f"seconds over {args.rounds} rounds, beside 0, 1 and 2 CPU-bound processes; "
+        f"seconds over {args.rounds} rounds, beside 0 to {args.max_competitors} CPU-bound "
+        "processes; "
         "n_jobs=-1 (all cores, the pre-policy default) and n_jobs=1 on the idle machine"
     )
+    counts = COMPETITORS[: args.max_competitors + 1]
     policies = {0: (None, -1, 1)}
-    for count in COMPETITORS[1:]:
+    for count in counts[1:]:
         policies[count] = (None, -1, 1) if args.all_policies else (None,)
     times = {}
     for _ in range(args.rounds):
-        for count in COMPETITORS:
+        for count in counts:
             with competitors(count):
                 for n in args.contention_n:
                     for jobs in policies[count]:
                         seconds = work.fit_seconds(n, args.max_iter, n_jobs=jobs)
                         times.setdefault((count, n, jobs), []).append(seconds)
     med = {key: statistics.median(values) for key, values in times.items()}
+    nan = float("nan")  # the columns of competitor counts not run (--max-competitors)
     print(
         f"{'N':>5} {'idle':>8} {'1 comp':>8} {'2 comp':>8} {'x idle 1':>9} {'x idle 2':>9}"
         f" {'n_jobs=-1':>10} {'n_jobs=1':>9} {'idle/-1':>8} {'idle/1':>7}"
     )
     for n in args.contention_n:
-        idle, one, two = (med[count, n, None] for count in COMPETITORS)
+        idle, one, two = (med.get((count, n, None), nan) for count in COMPETITORS)
         every, single = med[0, n, -1], med[0, n, 1]
         print(
             f"{n:>5} {idle:>8.3f} {one:>8.3f} {two:>8.3f} {one / idle:>9.2f} {two / idle:>9.2f}"
             f" {every:>10.3f} {single:>9.3f} {idle / every:>8.2f} {idle / single:>7.2f}"
         )
     if args.all_policies:
-        print("beside competitors, n_jobs=-1 / n_jobs=1 seconds:")
+        # "1 thread x idle": a one-thread fit beside the competitors against the
+        # same fit idle, i.e. whether the one free core is as fast as an idle one
+        print("beside competitors, seconds with n_jobs=-1 / n_jobs=1 (1 thread x idle):")
         for n in args.contention_n:
-            cells = [f"{med[c, n, -1]:.3f} / {med[c, n, 1]:.3f}" for c in COMPETITORS[1:]]
-            print(
-                f"{n:>5} "
-                + "   ".join(
-                    f"{c} comp: {cell}" for c, cell in zip(COMPETITORS[1:], cells, strict=True)
-                )
-            )
+            cells = [
+                f"{c} comp: {med[c, n, -1]:.3f} / {med[c, n, 1]:.3f} "
+                f"({med[c, n, 1] / med[0, n, 1]:.2f})"
+                for c in counts[1:]
+            ]
+            print(f"{n:>5} " + "   ".join(cells))
     print("targets: x idle 1 <= 1.3, x idle 2 <= 2.5, idle/-1 <= 1.05, idle/1 <= 1 at N = 800\n")
 
 
@@ -400,6 +404,13 @@ def parse_args(argv=None):
         action="store_true",
         help="also time n_jobs=-1 and n_jobs=1 beside the competitors (slow: the first "
         "oversubscribes the cores)",
+    )
+    parser.add_argument(
+        "--max-competitors",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="the contention table runs beside 0 to this many competitors (default 2)",
     )
     parser.add_argument("--probe-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
