@@ -1,5 +1,5 @@
-"""Tests of benchmarks/bench_speed.py, convergence_grid.py, divergence_sweep.py and
-linear_grid.py.
+"""Tests of benchmarks/bench_speed.py, bench_contention.py, convergence_grid.py,
+divergence_sweep.py and linear_grid.py.
 
 The figures themselves are not checked; the grid's re-implementation of the
 paper's training step is, against the authors' code. The scripts run in a
@@ -302,6 +302,44 @@ def test_divergence_sweep_quick_has_no_bad_run():
                               f"{outcomes.count('raised')} ")  # fmt: skip
     assert f"; returned: {outcomes.count('returned')};" in summary
     assert summary.endswith("bad runs: 0")
+
+
+# ------------------------------------------------------------------ contention
+
+CONTENTION_SCRIPT = SCRIPT.with_name("bench_contention.py")
+
+
+def printed_ratio(a, b):
+    """``a / b`` and the tolerance of the printed ratio of two times ``a`` and
+    ``b`` printed to 3 decimals (each off by up to 5e-4), itself printed to 2
+    (off by up to 5e-3): the true ratio is at most ``(a + 5e-4) / (b - 5e-4)``."""
+    ratio = a / b
+    return {"expected": ratio, "abs": (a + 5e-4) / (b - 5e-4) - ratio + 5e-3 + 1e-9}
+
+
+def test_contention_table_beside_one_competitor():
+    """``--max-competitors 1``: no column for two competitors, and with
+    ``--all-policies`` the one-thread fit beside the competitor over the same
+    fit idle: both ratios must be those of the printed seconds, to within
+    what the rounding allows (seconds to 3 decimals, ratios to 2)."""
+    command = [sys.executable, str(CONTENTION_SCRIPT), "--quick", "--tables", "contention",
+               "--contention-n", "16", "--max-competitors", "1", "--all-policies"]  # fmt: skip
+    env = {**os.environ, **SINGLE_THREAD}
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    # the table's one row (N = 16), then the lines beside the competitors
+    n, idle, one, two, x_one, x_two, every, single, *_ = table_rows(
+        completed.stdout, "Table contention"
+    )[0]
+    assert n == "16" and two == "nan" and x_two == "nan"
+    assert float(x_one) == pytest.approx(**printed_ratio(float(one), float(idle)))
+    assert min(float(idle), float(one), float(every), float(single)) > 0
+    match = re.search(r"^\s*16 1 comp: ([\d.]+) / ([\d.]+) \(([\d.]+)\)$",
+                      completed.stdout, re.MULTILINE)  # fmt: skip
+    assert match, completed.stdout
+    beside_every, beside_single, ratio = map(float, match.groups())
+    assert beside_every > 0 and beside_single > 0
+    assert ratio == pytest.approx(**printed_ratio(beside_single, float(single)))
 
 
 # ------------------------------------------------------------------ linear grid
