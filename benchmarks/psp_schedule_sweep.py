@@ -41,7 +41,10 @@ tuning"): the package's former and current PSP schedules,
 SM's own 1/t steps with SM-like starts, and constant late floors (about 15
 minutes on two cores). ``--ramps`` runs instead the current schedule and
 its slow term delayed (``onset`` 200 to 800, the average starting at 50 or
-half the onset, random or first-rows filters).
+half the onset, random or first-rows filters). ``--package`` runs instead the
+package's own PSP (:class:`~sklearn_ksm.HebbianSimilarityMatching` with its
+defaults, ``partial_fit`` one row per step, as ``linear_grid.py`` runs it) at
+scale 1, to hold the simulation against it.
 """
 
 import argparse
@@ -63,6 +66,7 @@ FORMER = (0.05, 20, 0.6, 50, 1.5, "random", 1.0)
 CURRENT = (0.02, 200, 0.5, 50, 1.5, "random", 1.0)
 NO_AVERAGE = 10**12
 OFFLINE = "sample PCA"  # not a schedule: the top-k eigenvectors of the rows so far
+PACKAGE = "package"  # not a schedule: HebbianSimilarityMatching's defaults (--package)
 
 
 def schedules():
@@ -137,6 +141,8 @@ def run_cell(task):
     data = [lg.make_stream(n, k, 1.0, gap, seed, n_rows) for seed in range(seeds)]
     if schedule == OFFLINE:
         errors = [lg.offline_reference(X, k, points, top) for X, _, top in data]
+    elif schedule == PACKAGE:
+        errors = [lg.run_psp(X, k, seed, points, top) for seed, (X, _, top) in enumerate(data)]
     else:
         X = np.stack([d[0] for d in data])
         errors = simulate(X, k, points, [d[2] for d in data], schedule)
@@ -196,6 +202,11 @@ def main(argv=None):
     parser.add_argument("--first", type=int, help="only the first F schedules (2: former, current)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (the grid's: 3)")
     parser.add_argument(
+        "--package",
+        action="store_true",
+        help="the package's PSP with its defaults (as linear_grid.py runs it), instead",
+    )
+    parser.add_argument(
         "--ramps",
         action="store_true",
         help="the current schedule with its slow term delayed, instead",
@@ -213,6 +224,10 @@ def main(argv=None):
             never = len(lg.SCALES) * sum(np.isinf(sm[(*c, scale)]) for c in cells())
             late = sum(sm[(*c, scale)] > sm[(*c, other)] for c in cells() for other in lg.SCALES)
             print(f"SM's own run at scale {scale:g} (reference): {never} / {late}", flush=True)
+        if args.package:
+            above, late = evaluate(pool, PACKAGE, sm, args.seeds, args.verbose)
+            print(f"the package's PSP (defaults, partial_fit): {above} / {late}", flush=True)
+            return 0
         for schedule in itertools.islice(ramps() if args.ramps else schedules(), args.first):
             above, late = evaluate(pool, schedule, sm, args.seeds, args.verbose)
             start = "none" if schedule[3] == NO_AVERAGE else schedule[3]

@@ -574,24 +574,26 @@ def test_unconverged_fit_warns_with_the_measured_whitening_error(issue_stream):
     assert est.n_iter_ == 1 and est.residual_history_.shape == (1, 2)
 
 
-def test_averaged_synapses_are_the_documented_weighted_mean(fixed_data):
-    """From step 50 on, the fitted synapses are sum_s w_s S_s / sum_s w_s, s = t - 50.
+@pytest.mark.parametrize("mode, start", [("psw", 50), ("psp", 15)])
+def test_averaged_synapses_are_the_documented_weighted_mean(fixed_data, mode, start):
+    """From step ``start`` on (documented: 50 for PSW, 15 for PSP), the fitted
+    synapses are sum_s w_s S_s / sum_s w_s, s = t - start.
 
     The weights of the running average of rate 1.5 / (s + 1.5), in closed
     form: w_s = Gamma(s + 1.5) / Gamma(s + 1).
     """
-    X = fixed_data[:80]
-    est = HebbianSimilarityMatching(3, mode="psw", random_state=0, device="cpu")
+    X = fixed_data[: start + 30]
+    est = HebbianSimilarityMatching(3, mode=mode, random_state=0, device="cpu")
     learning = []
     for row in X:
         est.partial_fit(row[None])
         learning.append((est.learning_feedforward_weights_, est.learning_lateral_weights_))
-        if est.n_steps_ <= 50:
+        if est.n_steps_ <= start:
             np.testing.assert_array_equal(est.feedforward_weights_, learning[-1][0])
-    s = np.arange(31.0)  # t = 50 .. 80
+    s = np.arange(31.0)  # t = start .. start + 30
     weights = np.exp(gammaln(s + 1.5) - gammaln(s + 1))
     for index, fitted in enumerate((est.feedforward_weights_, est.lateral_weights_)):
-        states = np.array([state[index] for state in learning[49:]])
+        states = np.array([state[index] for state in learning[start - 1 :]])
         expected = np.tensordot(weights, states, axes=1) / weights.sum()
         np.testing.assert_allclose(fitted, expected, rtol=1e-10, atol=1e-12)
 
@@ -630,7 +632,7 @@ def test_partial_fit_after_fit_continues_from_the_fit_steps(fixed_data):
 
 def eta_auto(t):
     """The documented "auto" schedule (PSP, tau=1/2)."""
-    return max(1.0 / (2 * t + 5), 0.02 * (200 / (t + 200)) ** 0.5)
+    return max(1.0 / (2 * t + 5), 0.04 * (300 / (t + 300)) ** 0.8)
 
 
 def test_auto_rate_is_the_documented_schedule(fixed_data):
