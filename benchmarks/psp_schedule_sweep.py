@@ -31,20 +31,22 @@ in ``--sm-cache``).
 Run from the repository root (one thread per worker)::
 
     OMP_NUM_THREADS=1 python benchmarks/psp_schedule_sweep.py [--jobs 2]
-        [--sm-cache sm_reach.json] [--verbose] [--first F] [--seeds S] [--ramps]
+        [--sm-cache sm_reach.json] [--verbose] [--first F] [--seeds S]
+        [--ramps | --package]
 
 The first lines are references, not schedules: the sample PCA of the rows
 seen so far (offline; it keeps the n x n sample covariance), and SM's own run
-at each scale held against SM at every scale, as a scale-free rule is. The default
-sweep is the one recorded in doc/benchmarks.rst ("Linear networks without
-tuning"): the package's former and current PSP schedules,
-SM's own 1/t steps with SM-like starts, and constant late floors (about 15
-minutes on two cores). ``--ramps`` runs instead the current schedule and
-its slow term delayed (``onset`` 200 to 800, the average starting at 50 or
-half the onset, random or first-rows filters). ``--package`` runs instead the
-package's own PSP (:class:`~sklearn_ksm.HebbianSimilarityMatching` with its
-defaults, ``partial_fit`` one row per step, as ``linear_grid.py`` runs it) at
-scale 1, to hold the simulation against it.
+at each scale held against SM at every scale, as a scale-free rule is.
+The default sweep is the one recorded in doc/benchmarks.rst ("Linear networks
+without tuning"), with this version's PSP schedule added third: the package's
+PSP schedules (the first two: ``--first 2``), SM's own 1/t steps with SM-like
+starts, and constant late floors (about 15 minutes on two cores). ``--ramps``
+runs instead the previous schedule and its slow term delayed (``onset`` 200 to
+800, the average starting at 50 or half the onset, random or first-rows
+filters). ``--package`` runs instead the package's own PSP
+(:class:`~sklearn_ksm.HebbianSimilarityMatching` with its defaults,
+``partial_fit`` one row per step, as ``linear_grid.py`` runs it) at scale 1,
+to hold the simulation against it.
 """
 
 import argparse
@@ -62,8 +64,10 @@ import linear_grid as lg  # noqa: E402
 from sklearn_ksm.metrics import subspace_error  # noqa: E402
 
 # (rate, t0, power, avg_start, avg_rate, init, init_scale[, onset])
+# the package's PSP schedules: the first, the one after it, and the current
 FORMER = (0.05, 20, 0.6, 50, 1.5, "random", 1.0)
-CURRENT = (0.02, 200, 0.5, 50, 1.5, "random", 1.0)
+PREVIOUS = (0.02, 200, 0.5, 50, 1.5, "random", 1.0)
+CURRENT = (0.04, 300, 0.8, 15, 1.5, "random", 1.0)
 NO_AVERAGE = 10**12
 OFFLINE = "sample PCA"  # not a schedule: the top-k eigenvectors of the rows so far
 PACKAGE = "package"  # not a schedule: HebbianSimilarityMatching's defaults (--package)
@@ -71,6 +75,7 @@ PACKAGE = "package"  # not a schedule: HebbianSimilarityMatching's defaults (--p
 
 def schedules():
     yield FORMER
+    yield PREVIOUS
     yield CURRENT
     for rate, power, t0, start, weight in itertools.product(
         [0.02, 0.05, 0.1], [0.5, 0.6, 0.7], [20, 200], [50, 300], [1.5, 3.0]
@@ -85,11 +90,11 @@ def schedules():
 
 
 def ramps():
-    """The current schedule, then its slow term delayed (``--ramps``)."""
-    yield CURRENT
+    """The previous schedule, then its slow term delayed (``--ramps``)."""
+    yield PREVIOUS
     for onset, start, init in [(400, 50, "random"), (400, 200, "random"), (200, 100, "random"),
                                (400, 200, "rows"), (800, 400, "random")]:  # fmt: skip
-        yield (*CURRENT[:3], start, 1.5, init, 1.0, onset)
+        yield (*PREVIOUS[:3], start, 1.5, init, 1.0, onset)
 
 
 def simulate(X, k, points, tops, schedule):
@@ -199,7 +204,9 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--sm-cache", help="JSON file caching SM's reach per cell and scale")
     parser.add_argument("--verbose", action="store_true", help="list the cells each misses")
-    parser.add_argument("--first", type=int, help="only the first F schedules (2: former, current)")
+    parser.add_argument(
+        "--first", type=int, help="only the first F schedules (3: the package's three so far)"
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (the grid's: 3)")
     parser.add_argument(
         "--package",
