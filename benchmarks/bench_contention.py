@@ -247,8 +247,8 @@ def table_contention(work, args):
     print(
         f"Table contention: default fit (n_jobs=None, max_iter={args.max_iter}), median "
         f"seconds over {args.rounds} rounds, beside 0 to {args.max_competitors} CPU-bound "
-        "processes; "
-        "n_jobs=-1 (all cores, the pre-policy default) and n_jobs=1 on the idle machine"
+        "processes; n_jobs=-1 (all cores, the pre-policy default) and n_jobs=1 on the idle "
+        "machine"
     )
     counts = COMPETITORS[: args.max_competitors + 1]
     policies = {0: (None, -1, 1)}

@@ -216,7 +216,7 @@ def main(argv=None):
     parser.add_argument(
         "--ramps",
         action="store_true",
-        help="the current schedule with its slow term delayed, instead",
+        help="the previous schedule with its slow term delayed, instead",
     )
     args = parser.parse_args(argv)
     with multiprocessing.Pool(args.jobs) as pool:
