@@ -77,6 +77,12 @@ INIT_SCALE_ROWS = 100
 AUTO_TAU = 0.5
 
 
+def _times_power_of_two(t, n):
+    """``t * 2^n``: exact, computed in float64 (no overflow of the factor itself)."""
+    half = n // 2
+    return (t.to(torch.float64) * math.ldexp(1.0, half) * math.ldexp(1.0, n - half)).to(t.dtype)
+
+
 def _dynamics_response(X, W, M):
     """The Euler neural dynamics, run to the tolerance of the dtype."""
     return _psp.response_dynamics(X, W, M, rtol=DYNAMICS_RTOL[X.dtype])[0]
@@ -397,7 +403,12 @@ default="random"
         with ``v`` the mean variance of the first 100 training rows along them,
         ``M`` starts at ``v I`` and ``W`` at ``v`` (PSP) or ``sqrt(v)`` (PSW)
         times the unit directions. An array is the initial ``W`` itself, and
-        ``M`` then starts at the identity.
+        ``M`` then starts at the identity. PSP, and PSW with ``tau="auto"``,
+        train on the inputs divided by the power of two nearest ``sqrt(v)``
+        (exact in floating point; their rules are scale-free), so that float32
+        inputs of order 1e-18 or 1e18 train as inputs of order one; the fitted
+        synapses are in the units of the inputs. Inputs whose ``v`` lies
+        outside the range of their dtype are refused (``ValueError``).
     device : str, default="auto"
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
         ``"cuda:<index>"``.
@@ -405,7 +416,8 @@ default="random"
         Seeds the initial ``W`` and the order of the rows in ``fit``
         (through a local ``torch.Generator``).
     verbose : int, default=0
-        Print one line per pass over the data.
+        Print one line per pass over the data (its objective in the training
+        units of ``init``; ``objective_history_`` is in those of the inputs).
 
     Attributes
     ----------
@@ -629,19 +641,80 @@ default="random"
 
         The variance ``v`` along the filters sets the scale of ``M`` at the
         fixed point (the top eigenvalues of ``C``), so that every default
-        is invariant to the scale of ``X``.
+        is invariant to the scale of ``X``, and the exponent ``e`` of the
+        training units ``2^e``, about ``sqrt(v)`` (see ``_run``).
         """
         W, from_option = self._initial_W(X, generator)
         M = self._initial_lateral(self.n_components)
-        if from_option:
-            units = W / np.maximum(np.linalg.norm(W, axis=1, keepdims=True), np.finfo(float).tiny)
+        units = W / np.maximum(np.linalg.norm(W, axis=1, keepdims=True), np.finfo(float).tiny)
+        with np.errstate(over="ignore"):  # float64 for float32 X too
             v = float(np.mean((X[:INIT_SCALE_ROWS] @ units.T) ** 2))
-            if not 0 < v < math.inf:
-                v = 1.0  # zero (or overflowing) inputs: the old unit scale
+        if self._scale_free:
+            self._check_scale(v, X.dtype)
+        if not 0 < v < math.inf:
+            v = 1.0  # zero (or overflowing) inputs: the old unit scale
+        # training runs on x / 2^e, 2^e about sqrt(v) (see _run)
+        self._scale_exponent = round(math.log2(v) / 2) if self._scale_free else 0
+        if from_option:
             W = units * (v if self.mode == "psp" else math.sqrt(v))
             M = v * M
         W, M = (to_tensor(A.astype(X.dtype), device) for A in (W, M))
         return W, M, W, M
+
+    # ------------------------------------------------------ training units
+
+    @property
+    def _scale_free(self):
+        """Whether the learning rules commute with a rescaling of the inputs.
+
+        For ``x -> x / c`` PSP's rules map ``(W, M, y)`` to ``(W / c^2, M /
+        c^2, y / c)`` and PSW's with ``tau="auto"`` (lateral rate times
+        ``lambda_max(M)``) to ``(W / c, M / c^2, y)``, step for step. With an
+        explicit ``tau`` PSW's lateral step ``<y y^T> - I`` has no such
+        symmetry, and it trains on the inputs as given.
+        """
+        return self.mode == "psp" or self._scaled
+
+    def _check_scale(self, v, dtype):
+        """Refuse inputs whose synapses the fitted attributes could not hold.
+
+        ``M`` (and PSP's ``W``) scale as the variance ``v`` of the inputs;
+        a zero ``v`` (all-zero rows) is left to the unit scale.
+        """
+        finfo = np.finfo(dtype)
+        if v == 0 or float(finfo.tiny) <= v <= float(finfo.max):
+            return
+        raise ValueError(
+            f"{type(self).__name__} cannot represent a network for these inputs in "
+            f"{finfo.dtype}: their variance along random directions is {v:.3g}, and the "
+            f"synapses scale with it, outside the range [{finfo.tiny:.3g}, {finfo.max:.3g}] "
+            f"of {finfo.dtype}. Rescale the inputs (e.g. StandardScaler)"
+            + (" or pass them as float64." if finfo.dtype == np.float32 else ".")
+        )
+
+    def _exponent(self):
+        """``e`` of the training units ``2^e`` (0 where the rules are not scale-free,
+        e.g. after ``set_params(tau=...)`` between ``partial_fit`` calls)."""
+        return getattr(self, "_scale_exponent", 0) if self._scale_free else 0
+
+    def _unit_powers(self):
+        """Powers of the input scale in ``(W, M, W, M)`` and in the objective."""
+        a = 2 if self.mode == "psp" else 1
+        return (a, 2, a, 2), 2 * a
+
+    def _in_units(self, state, sign):
+        """The synapses divided (``sign=-1``) or multiplied (``+1``) by their scale.
+
+        The scale is a power of two, so both ways are exact in floating point
+        (no rounding), as long as nothing overflows.
+        """
+        exponent = sign * self._exponent()
+        powers, _ = self._unit_powers()
+        if exponent == 0:
+            return state
+        return tuple(
+            _times_power_of_two(t, p * exponent) for t, p in zip(state, powers, strict=True)
+        )
 
     # ---------------------------------------------------------- training
 
@@ -650,6 +723,8 @@ default="random"
 
     def _step_function(self, step_offset=0):
         mode, pd_floor, averaging = self.mode, self.pd_floor, self._averaging
+        if pd_floor is not None:  # an eigenvalue of M, in the training units of _run
+            pd_floor = math.ldexp(pd_floor, -2 * self._exponent())
         respond = None if self.inference == "solve" else _dynamics_response
         scaled, pd_safe = self._scaled, self.mode == "psw" and self.learning_rate == "auto"
 
@@ -671,7 +746,17 @@ default="random"
         """``fit`` (rows shuffled): one pass at a time, until the residuals are below ``tol``.
 
         ``partial_fit`` (rows in order, no generator) runs its single pass as is.
+
+        The network trains on ``x / 2^e`` (``_scale_exponent``, set with the
+        initial state) where its rules are scale-free, with its synapses in
+        the matching units: where float32 would overflow or underflow in
+        ``|W|^2`` (PSP: inputs of order 1e10 or 1e-10), it works at order one.
+        The fitted attributes are in the units of ``X`` (see ``_publish``).
         """
+        exponent = self._exponent()
+        if exponent:
+            X = X * np.asarray(math.ldexp(1.0, -exponent), dtype=X.dtype)
+        state = self._in_units(state, -1)
         if generator is None:
             return super()._run(
                 X, state, device, previous=previous, schedule=schedule, generator=None,
@@ -684,7 +769,7 @@ default="random"
                 schedule=schedule if epoch == 0 else self._stream_schedule(), monitor=None,
             )  # fmt: skip
             previous = self._counters()
-            state = self._fitted_state(device, X.dtype)
+            state = self._in_units(self._fitted_state(device, X.dtype), -1)
             residual = _psp.stationarity(X_tensor, state[0], state[1], self.mode)
             residuals.append([float(r) for r in residual])
             if self.verbose:
@@ -718,6 +803,12 @@ default="random"
         )
 
     def _publish(self, result, previous):
+        # from the training units of _run to those of the inputs
+        _, objective_power = self._unit_powers()
+        exponent = objective_power * self._exponent()
+        with np.errstate(over="ignore"):  # PSP's objective scales as |x|^4: inf beyond 1e77
+            objective = np.ldexp(result.objective, exponent)
+        result = result._replace(state=self._in_units(result.state, +1), objective=objective)
         super()._publish(result, previous)
         if previous is None:
             self.residual_history_ = np.zeros((0, 2))

@@ -540,6 +540,68 @@ def test_psp_defaults_are_scale_free(issue_stream):
 
 
 @pytest.mark.parametrize("mode", ["psp", "psw"])
+def test_float32_inputs_far_from_unit_scale_give_the_unit_scale_network(mode, issue_stream):
+    """Defaults at float32 inputs of order 1e12 and 1e-9 (issue 22: "defaults must not
+    depend on the scale of the data").
+
+    PSP's synapses scale as ``|x|^2`` and its objective as ``|x|^4``, which
+    overflowed float32 from inputs of order 1e10 (``TrainingDivergedError`` at
+    step 1). The fit to ``2^p X`` must be the fit to ``X`` with every fitted
+    quantity rescaled by its power of the input scale (``W``: 2 for PSP, 1
+    for PSW; ``M``: 2; the filters: 0 and -1; the objective: 4 and 2). The
+    training computes the same numbers in both cases, so the tolerance
+    (rtol 1e-4) only allows for float32 rounding in different orders.
+    """
+    X = issue_stream[0][:500].astype(np.float32)
+    w_power = 2 if mode == "psp" else 1
+
+    def fit(power):
+        est = HebbianSimilarityMatching(4, mode=mode, random_state=0, device="cpu")
+        return est.partial_fit(np.float32(2.0**power) * X)
+
+    base = fit(0)
+    for power in (40, -30):
+        est = fit(power)
+        assert est.components_.dtype == np.float32
+        for name, unit_power in [("components_", w_power - 2), ("feedforward_weights_", w_power),
+                                 ("lateral_weights_", 2)]:  # fmt: skip
+            scaled = getattr(est, name).astype(np.float64) * 2.0 ** (-power * unit_power)
+            np.testing.assert_allclose(scaled, getattr(base, name), rtol=1e-4, atol=1e-6,
+                                       err_msg=f"{name} at x 2^{power}")  # fmt: skip
+        np.testing.assert_allclose(
+            est.objective_history_ * 2.0 ** (-power * 2 * w_power), base.objective_history_,
+            rtol=1e-4, atol=1e-6,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("scale", [1e-25, 1e25])
+def test_inputs_whose_synapses_float32_cannot_hold_are_refused(fitted, scale):
+    """Beyond float32's range for ``|x|^2`` a clear ValueError, the fitted model kept."""
+    est = pickle.loads(pickle.dumps(fitted))
+    before = snapshot(est)
+    X = np.float32(scale) * np.random.RandomState(0).normal(size=(200, 6)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"float32.*Rescale the inputs.*float64"):
+        est.fit(X)
+    assert_same_state(est, before)
+
+
+def test_psw_pd_floor_is_in_the_units_of_the_inputs(issue_stream):
+    """An explicit ``pd_floor`` (an eigenvalue of ``M``, units ``|x|^2``) scales with the
+    data: the fit to ``4 X`` with ``16 pd_floor`` is the fit to ``X``, rescaled (a floor of 1
+    binds: the smallest eigenvalue of ``M`` is 0.71 without it)."""
+    X = issue_stream[0][:1000]
+    fits = [
+        HebbianSimilarityMatching(4, mode="psw", learning_rate=0.02, pd_floor=s**2,
+                                  random_state=0, device="cpu").partial_fit(s * X)
+        for s in (1.0, 4.0)
+    ]  # fmt: skip
+    floors = [np.linalg.eigvalsh(est.lateral_weights_).min() / s**2
+              for est, s in zip(fits, (1.0, 4.0), strict=True)]  # fmt: skip
+    assert floors == pytest.approx([1.0, 1.0], rel=1e-6)  # it binds at the end
+    np.testing.assert_allclose(fits[1].components_ * 4.0, fits[0].components_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["psp", "psw"])
 def test_fit_stops_at_the_first_pass_within_tol(mode, issue_stream):
     """The residuals are the relative gradients of E5 / E11 on the training data."""
     X = issue_stream[0][:2500]
