@@ -75,6 +75,13 @@ OUTPUT_CHECK_MIN_ROWS = 256
 # at the default rates; the poly kernel on uniform[-10, 10] inputs (f(x, x) of
 # 1e4 to 1e6) diverges at them (benchmarks/divergence_sweep.py, issue 21).
 KERNEL_SCALE_LARGE = 1e4
+# ... and fit warns when the median f(x, x) is below this: the landmark steps
+# shrink with the kernel's values (a homogeneous kernel's gradients scale with
+# the input), so far below order 1 the network barely learns. Default fits on
+# 600 Gaussian rows in 8 dimensions scaled by 1 / 0.3 / 0.1 (median f(x, x) of
+# 7.3 / 0.66 / 0.073), relative kernel errors: power-cosine (degree 2, N = 8)
+# 0.77 / 1.00 / 1.70, linear (N = 4) 0.67 / 0.76 / 1.08 (issue 18 note).
+KERNEL_SCALE_SMALL = 0.1
 # A landmark this many times longer than the longest input row has blown up.
 BLOWUP = 1e3
 # Peak memory of a fit per pair of neurons, in bytes: about 10 float64 N x N
@@ -604,7 +611,25 @@ array-like of shape (n_components, n_features), default="kmeans++"
         if isinstance(self.kernel_, CallableKernel):
             rows = np.linspace(0, len(X) - 1, min(len(X), PSD_CHECK_ROWS)).round().astype(int)
             self.kernel_.check(to_tensor(X[rows], resolve_device(self.device)))
+        self._warn_small_kernel_values(X)
         self._record_structure()
+
+    def _warn_small_kernel_values(self, X):
+        """Warn when the kernel's values on ``X`` are far below order 1 (``KERNEL_SCALE_SMALL``)."""
+        rows = np.linspace(0, len(X) - 1, min(len(X), PSD_CHECK_ROWS)).round().astype(int)
+        diag = self.kernel_.diag(to_tensor(X[rows], resolve_device(self.device)))
+        diag = diag[diag > 0].to(torch.float64)  # all-zero rows (e.g. sparse data) aside
+        median = float(torch.median(diag).cpu()) if len(diag) else math.inf
+        if median < KERNEL_SCALE_SMALL:
+            warnings.warn(
+                f"The kernel's values on these inputs are small: median f(x, x) = {median:.3g} "
+                f"(largest |x| = {np.abs(X).max():.3g}). The default learning rates suit values "
+                "of order 1 to 1e3; far below, the landmarks barely learn and the output can "
+                "approximate the kernel worse than an all-zero output. Rescale the inputs (e.g. "
+                "with StandardScaler) so that the kernel's values are of order 1.",
+                UserWarning,
+                stacklevel=7,
+            )
 
     def _lateral_rule(self):
         """The lateral learning rule of ``lateral`` (see :mod:`sklearn_ksm._lateral`)."""

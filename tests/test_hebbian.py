@@ -401,6 +401,21 @@ def test_divergence_after_sane_checks_keeps_a_state_that_transforms(small_data):
     assert np.isfinite(est.transform(small_data)).all()
 
 
+@pytest.mark.parametrize("kernel", ["power_cosine", "linear"])
+def test_kernel_values_far_below_order_one_are_named(kernel):
+    """Homogeneous kernels scale with the inputs: at a tenth of unit scale (median
+    f(x, x) = 0.073 here, against the threshold 0.1) fit warns and names the cure;
+    at unit scale (7.3) it does not, and the RBF kernel (f(x, x) = 1) never does."""
+    X = np.random.RandomState(0).normal(size=(300, 8))
+    est = HebbianKernelSimilarityMatching(4, kernel=kernel, max_iter=1, random_state=0)
+    with pytest.warns(UserWarning, match=r"median f\(x, x\) = 0\.07.*StandardScaler"):
+        est.fit(0.1 * X)
+    for params, data in [({}, X), ({"kernel": "rbf"}, 1e-3 * X)]:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message="The kernel's values", category=UserWarning)
+            est.set_params(**params).fit(data)
+
+
 def test_absurd_output_of_a_short_fit_on_structureless_data_names_the_short_fit():
     """A power-cosine kernel (degree 3) on isotropic Gaussian rows is nearly a multiple of
     the identity: one pass of 400 neurons over 1,000 rows gives an output error of
