@@ -210,12 +210,16 @@ class _LinearNetwork(
 
     # ----------------------------------------------------- network hooks
 
+    # what partial_fit cannot change on a fitted network (set_params between calls)
+    _structural_parameters = ("n_components",)
+
     def _configure(self, X):
         if self.n_components > X.shape[1]:
             raise ValueError(
                 f"n_components = {self.n_components} must be at most n_features = "
                 f"{X.shape[1]}: a linear network projects onto a subspace of the inputs."
             )
+        self._record_structure()
 
     def _learning_rate(self, t):
         """``eta_t`` at the global step ``t``, validated."""
@@ -533,6 +537,9 @@ default="random"
         "learning_feedforward_weights_",
         "learning_lateral_weights_",
     )
+
+    # the mode sets the units and the fixed point of the synapses
+    _structural_parameters = ("n_components", "mode")
 
     _DIVERGENCE_ADVICE = (
         "Try the default learning_rate='auto' and tau='auto' (they adapt to the scale of "

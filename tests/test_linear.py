@@ -697,6 +697,27 @@ def eta_auto(t):
     return max(1.0 / (2 * t + 5), 0.04 * (300 / (t + 300)) ** 0.8)
 
 
+@pytest.mark.parametrize(
+    "Estimator, change",
+    [(HebbianSimilarityMatching, {"n_components": 2}), (HebbianSimilarityMatching, {"mode": "psw"}),
+     (FoldiakNetwork, {"n_components": 2})],
+)  # fmt: skip
+def test_partial_fit_refuses_a_changed_structure_and_keeps_the_model(Estimator, change, fixed_data):
+    """A fitted network cannot grow neurons or change the meaning of its synapses (PSW's
+    ``W`` has the units of ``x``, PSP's of ``x^2``): before, the call continued the old
+    network silently (three components with ``n_components=2``, or PSP's state as PSW's)."""
+    est = Estimator(3, random_state=0, device="cpu").fit(fixed_data[:500])
+    before = snapshot(est)
+    ((name, value),) = change.items()
+    with pytest.raises(ValueError, match=rf"{name}={value!r} \(fitted with"):
+        est.set_params(**change).partial_fit(fixed_data[500:600])
+    assert_same_state(est.set_params(**{name: before[name]}), before)
+    est.set_params(**change).fit(
+        fixed_data[:500]
+    )  # fit starts a new network with the new structure
+    assert est.components_.shape[0] == est.n_components
+
+
 def test_auto_rate_is_the_documented_schedule(fixed_data):
     X = fixed_data[:200]
     auto = HebbianSimilarityMatching(3, random_state=0, device="cpu").partial_fit(X)
