@@ -134,6 +134,7 @@ class NetworkEstimatorMixin(DocLinkMixin):
     def _fit_network(self, X):
         with self._transaction():
             X = validate_data(self, host_array(X), dtype=FLOAT_DTYPES, reset=True)
+            self.__dict__.pop("_stream_start", None)  # a stream's first rows (partial_fit)
             self._configure(X)
             device = resolve_device(self.device)
             generator = self._generator()
@@ -154,26 +155,61 @@ class NetworkEstimatorMixin(DocLinkMixin):
         first_call = not hasattr(self, self._state_attributes[0])
         with self._transaction():
             X = validate_data(self, host_array(X), dtype=FLOAT_DTYPES, reset=first_call)
-            if first_call:
+            if not first_call:
+                self._check_structure()
+                X = X.astype(self._fitted_dtype(), copy=False)
+            calls = 0 if first_call else self.n_iter_
+            X, start = self._stream_rows(X, first_call)
+            if start:
+                self.__dict__.pop("n_steps_", None)  # a restart's schedule starts at step 1
                 self._configure(X)
                 device = resolve_device(self.device)
                 state = self._initial_state(X, device, self._generator())
                 previous = None
             else:
-                self._check_structure()
                 device = resolve_device(self.device, fallback=True)
-                X = X.astype(self._fitted_dtype(), copy=False)
                 state = self._fitted_state(device, X.dtype)
                 previous = self._counters()
             self._run(
                 X, state, device, previous=previous, max_epochs=1,
                 schedule=self._stream_schedule(), generator=None, monitor=None,
             )  # fmt: skip
+            self.n_iter_ = calls + 1  # partial_fit calls, restarts included
             self._finish_partial_fit(X, device)
         return self
 
     def _finish_partial_fit(self, X, device):
         """Hook run at the end of ``partial_fit``; no-op here."""
+
+    def _stream_start_rows(self):
+        """Rows a stream's initial state needs (see :meth:`_stream_rows`); 0: none."""
+        return 0
+
+    def _stream_rows(self, X, first_call):
+        """The rows ``partial_fit`` trains on, and whether it starts the network on them.
+
+        An initial state fitted to the first rows of a stream is only as good
+        as those rows: landmarks seeded from one row are all that row, and
+        gains and lateral weights fitted to it are absurd. So while a stream
+        has delivered fewer than :meth:`_stream_start_rows` rows, they are
+        kept, and each time their number has doubled since the last start
+        the network starts again from all of them, as one call on them
+        would: it is then the network that one call on those first rows
+        and the same calls after them give. (At most twice those rows are
+        trained on again in all.)
+        """
+        needed = self._stream_start_rows()
+        kept = self.__dict__.pop("_stream_start", None)
+        if first_call:  # kept as a copy: a stream may refill the caller's array
+            rows, size, start = np.array(X, copy=True) if len(X) < needed else X, 0, True
+        elif kept is None:
+            return X, False
+        else:
+            rows, size = np.concatenate([kept[0], X]), kept[1]
+            start = len(rows) >= min(2 * size, needed)
+        if len(rows) < needed:
+            self._stream_start = (rows, len(rows) if start else size)
+        return (rows if start else X), start
 
     def _check_structure(self):
         """Raise if a parameter that shapes the fitted state changed since it was made.

@@ -172,10 +172,13 @@ class _LinearNetwork(
 
         The first call initialises the network; later calls (also after
         ``fit``) continue from the current synapses, and the step count ``t``
-        of the learning-rate schedule continues too, so that streaming the
-        data in chunks gives the same network as one call on all of it (for
-        :class:`HebbianSimilarityMatching`, when the first chunk holds the 100
-        rows that set the initial scale).
+        of the learning-rate schedule continues too. Until a stream has
+        delivered 100 rows (those that set the initial scale, and the rows
+        of ``init="sample"``), every call that doubles the rows seen so far
+        starts the network again from all of them, so that streaming the
+        data in chunks, down to single rows, gives the network of one call
+        on all of it (with ``init="sample"``: of one call on the rows of the
+        last start, then the same calls).
 
         Parameters
         ----------
@@ -238,6 +241,10 @@ class _LinearNetwork(
 
     def _fit_schedule(self, n_samples):
         return _StepSchedule(self._learning_rate), None
+
+    def _stream_start_rows(self):
+        # the rows that set the initial scale (and the rows of init="sample")
+        return INIT_SCALE_ROWS
 
     def _stream_schedule(self):
         return _StepSchedule(self._learning_rate, offset=getattr(self, "n_steps_", 0))

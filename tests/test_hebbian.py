@@ -831,6 +831,34 @@ def stream_in_chunks(X, first, chunk, **params):
     return est
 
 
+def test_stream_of_single_rows_starts_from_its_first_rows(moons):
+    """One row per call, the online setting: the network starts again from the rows
+    seen so far each time they double, up to 256 (``STREAM_START_ROWS``), so the
+    stream is the one that a first call on 256 rows and single rows after it give.
+    Before, the first row seeded every landmark and fitted the gains and lateral
+    weights alone: three passes over the 1,600 moons ended at a kernel error of
+    1.05, against 0.19 now and 0.18 for a first call of 1,600 rows."""
+    X = moons[0][:400]
+    params = dict(n_components=8, gamma=GAMMA_MOONS, batch_size=1, random_state=0)
+    rows = HebbianKernelSimilarityMatching(**params)
+    for i in range(len(X)):
+        rows.partial_fit(X[i : i + 1])
+    started = HebbianKernelSimilarityMatching(**params).partial_fit(X[:256])
+    for i in range(256, len(X)):
+        started.partial_fit(X[i : i + 1])
+    for name in ("components_", "gains_", "lateral_weights_", "learning_lateral_weights_"):
+        np.testing.assert_allclose(getattr(rows, name), getattr(started, name), rtol=1e-10,
+                                   err_msg=name)  # fmt: skip
+    assert rows.n_iter_ == len(X) and rows.n_samples_seen_ == rows.n_steps_ == len(X)
+    # the kept first rows are a copy: a stream may refill its buffer
+    buffer = X[:1].copy()
+    refilled = HebbianKernelSimilarityMatching(**params).partial_fit(buffer)
+    buffer[:] = 99.0
+    for i in range(1, len(X)):
+        refilled.partial_fit(X[i : i + 1])
+    np.testing.assert_allclose(refilled.components_, rows.components_, rtol=1e-10)
+
+
 def test_stream_responds_with_the_running_average_of_the_learned_lateral_weights(moons):
     """A stream's output uses lateral_weights_, the adaptive rule's running
     average, while learning continues from learning_lateral_weights_; the
@@ -838,7 +866,7 @@ def test_stream_responds_with_the_running_average_of_the_learned_lateral_weights
     of the rows in one call or in chunks give the same network."""
     X = moons[0][:800]
     params = dict(n_components=10, gamma=GAMMA_MOONS, batch_size=8, random_state=0)
-    whole = stream_in_chunks(X, 200, len(X), **params)
+    whole = stream_in_chunks(X, 300, len(X), **params)  # 300: a whole stream start
     assert whole.lateral_ == "adaptive"
     assert not np.allclose(whole.lateral_weights_, whole.learning_lateral_weights_)
     # oracle for the output: y = (L + reg I)^-1 q f(W, x) with the averaged L
@@ -846,7 +874,7 @@ def test_stream_responds_with_the_running_average_of_the_learned_lateral_weights
     A = whole.lateral_weights_ + whole.reg * np.eye(10)
     np.testing.assert_allclose(whole.transform(X), np.linalg.solve(A, U.T).T, rtol=1e-8)
     # same steps in the same order: equal up to rounding
-    chunked = stream_in_chunks(X, 200, 200, **params)
+    chunked = stream_in_chunks(X, 300, 200, **params)
     for name in ("components_", "lateral_weights_", "learning_lateral_weights_"):
         np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-10)
 

@@ -637,13 +637,16 @@ def test_unconverged_fit_warns_with_the_measured_whitening_error(issue_stream):
 
 
 @pytest.mark.parametrize("mode, start", [("psw", 50), ("psp", 15)])
-def test_averaged_synapses_are_the_documented_weighted_mean(fixed_data, mode, start):
+def test_averaged_synapses_are_the_documented_weighted_mean(fixed_data, mode, start, monkeypatch):
     """From step ``start`` on (documented: 50 for PSW, 15 for PSP), the fitted
     synapses are sum_s w_s S_s / sum_s w_s, s = t - start.
 
     The weights of the running average of rate 1.5 / (s + 1.5), in closed
-    form: w_s = Gamma(s + 1.5) / Gamma(s + 1).
+    form: w_s = Gamma(s + 1.5) / Gamma(s + 1). One row per call shows every
+    step's learning synapses; the restarts of a stream's first rows
+    (``_stream_start_rows``, tested on their own) are switched off for that.
     """
+    monkeypatch.setattr(HebbianSimilarityMatching, "_stream_start_rows", lambda self: 0)
     X = fixed_data[: start + 30]
     est = HebbianSimilarityMatching(3, mode=mode, random_state=0, device="cpu")
     learning = []
@@ -681,6 +684,32 @@ def test_partial_fit_in_chunks_continues_the_schedule(fixed_data):
     assert (chunks.n_steps_, chunks.n_samples_seen_, chunks.n_iter_) == (300, 300, 3)
     for name in ("feedforward_weights_", "lateral_weights_", "objective_history_"):
         np.testing.assert_array_equal(getattr(chunks, name), getattr(whole, name), err_msg=name)
+
+
+@pytest.mark.parametrize("mode", ["psp", "psw"])
+@pytest.mark.parametrize("init", ["random", "sample"])
+def test_a_stream_of_single_rows_starts_from_its_first_100_rows(fixed_data, mode, init):
+    """The initial scale (and ``init="sample"``'s filters) come from the first 100 rows
+    of a stream however they arrive: a stream restarts from the rows seen so far until
+    it has 100, so one row per call gives the network of one call on the first 100
+    rows and single rows after it, and with ``init="random"`` (filters drawn whatever
+    the rows) that of one call on all the rows. Before, the first row alone set the
+    scale, and ``"sample"`` made every filter that row."""
+    X = fixed_data[:300]
+    params = dict(n_components=3, mode=mode, init=init, random_state=0, device="cpu")
+    rows = HebbianSimilarityMatching(**params)
+    for i in range(len(X)):
+        rows.partial_fit(X[i : i + 1])
+    started = HebbianSimilarityMatching(**params).partial_fit(X[:100])
+    for i in range(100, len(X)):
+        started.partial_fit(X[i : i + 1])
+    others = [started] + ([HebbianSimilarityMatching(**params).partial_fit(X)]
+                          if init == "random" else [])  # fmt: skip
+    for other in others:
+        for name in ("components_", "learning_feedforward_weights_", "learning_lateral_weights_"):
+            np.testing.assert_allclose(getattr(rows, name), getattr(other, name), rtol=1e-9,
+                                       atol=1e-12, err_msg=name)  # fmt: skip
+    assert rows.n_iter_ == len(X) and rows.n_steps_ == len(X)
 
 
 def test_partial_fit_after_fit_continues_from_the_fit_steps(fixed_data):
