@@ -62,7 +62,9 @@ DYNAMICS_RTOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 # 6 / 11 for that schedule, 0 / 9 and 3 / 7 for this one (the sample PCA of the
 # rows so far, an offline reference: 0 / 3 and 3 / 0); the package itself
 # (psp_schedule_sweep.py --package): 0 / 10 and 6 / 5 before, 0 / 8 and 3 / 6
-# with this schedule, and on the whole grid 64 of 72 cells no later than SM.
+# with this schedule, and on the whole grid 64 of 72 cells no later than SM
+# (63 once streams started from their first 100 rows: noise of the early
+# steps; ten seeds per cell miss alike with and without, doc/benchmarks.rst).
 # No schedule tried reached 1e-2 as early as SM in every cell
 # (doc/benchmarks.rst). PSW keeps the schedule its grid was measured with.
 SLOW_RATE = {"psp": (0.04, 300, 0.8), "psw": (0.05, 20, 0.6)}
