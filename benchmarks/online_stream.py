@@ -17,7 +17,11 @@ rbf with ``gamma = 1 / n_features``), N = 16 and 100.
 Run from the repository root (one thread)::
 
     python benchmarks/online_stream.py [--datasets moons mnist] [--n-components 16 100]
-        [--batch-sizes 1 8] [--passes P] [--seed S]
+        [--batch-sizes 1 8] [--passes P] [--seed S] [--step-calls]
+
+``--step-calls`` calls ``partial_fit`` once per step, with ``batch_size``
+rows (the online setting: a stream of single rows with ``--batch-sizes 1``),
+instead of once per pass.
 """
 
 import argparse
@@ -43,21 +47,25 @@ def error(estimator, X):
     return kernel_approximation_error(X, estimator.transform(X), kernel=estimator.kernel_)
 
 
-def stream(X, params, n_components, batch_size, n_samples, seed):
-    """``partial_fit`` on shuffled passes until ``n_samples`` rows were seen."""
+def stream(X, params, n_components, batch_size, n_samples, seed, step_calls=False):
+    """``partial_fit`` on shuffled passes until ``n_samples`` rows were seen: a pass
+    per call, or with ``step_calls`` a minibatch (``batch_size`` rows) per call."""
     estimator = HebbianKernelSimilarityMatching(
         n_components, batch_size=batch_size, random_state=seed, **params
     )
     rng = np.random.RandomState(seed)
     seen, diverged = 0, False
-    while seen < n_samples:
+    while seen < n_samples and not diverged:
         rows = X[rng.permutation(len(X))][: n_samples - seen]
-        try:
-            estimator.partial_fit(rows)
-        except TrainingDivergedError:
-            diverged = True
-            break
-        seen += len(rows)
+        calls = range(0, len(rows), batch_size) if step_calls else [0]
+        for start in calls:
+            chunk = rows[start : start + batch_size] if step_calls else rows
+            try:
+                estimator.partial_fit(chunk)
+            except TrainingDivergedError:
+                diverged = True
+                break
+            seen += len(chunk)
     return estimator, seen, diverged
 
 
@@ -68,6 +76,11 @@ def main(argv=None):
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--passes", type=int, help="at most this many passes per stream")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--step-calls",
+        action="store_true",
+        help="one partial_fit call per step (batch_size rows), not one per pass",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     header = (f"{'data':6} {'N':>4} {'batch':>5} {'diverged':>8} {'min gain':>9} "
@@ -89,7 +102,9 @@ def main(argv=None):
                 budget = min(budget, args.passes * len(X))
             for batch_size in args.batch_sizes:
                 tic = time.perf_counter()
-                est, seen, diverged = stream(X, params, n, batch_size, budget, args.seed)
+                est, seen, diverged = stream(
+                    X, params, n, batch_size, budget, args.seed, args.step_calls
+                )
                 value = error(est, X) if hasattr(est, "components_") else float("nan")
                 ratio = value / reference
                 worst = max(worst, ratio if np.isfinite(ratio) else np.inf)

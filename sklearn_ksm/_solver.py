@@ -416,9 +416,12 @@ def train(
             break
     if diagnose is not None and (not diagnostic_steps or diagnostic_steps[-1] != good.n_steps
                                  + step_offset) and good.n_steps:  # fmt: skip
-        # the diagnostic of the final state, whenever its turn came last
-        diagnostics.append(float(diagnose(good.state, step_offset + good.n_steps, final=True)))
-        diagnostic_steps.append(step_offset + good.n_steps)
+        # the diagnostic of the final state, whenever its turn came last (unless
+        # the diagnostic declines, e.g. at the end of a short partial_fit call)
+        value = diagnose(good.state, step_offset + good.n_steps, final=True)
+        if value is not None:
+            diagnostics.append(float(value))
+            diagnostic_steps.append(step_offset + good.n_steps)
         good = good._replace(
             diagnostic=np.array(diagnostics),
             diagnostic_steps=np.array(diagnostic_steps, dtype=np.int64),

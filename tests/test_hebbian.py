@@ -587,9 +587,15 @@ def test_duality_gap_history_and_trace(small_data, capsys):
         assert "duality gap" in capsys.readouterr().out
     # the paper's ascent starts from L = I, far from its maximiser
     assert est.duality_gap_history_[0] > 1e-3
+    # a stream measures its final state only 100 steps (CHECK_EVERY) after the
+    # last value: a call of two steps adds none, a stream of 100 one-row calls one
     n_checks = len(est.gap_steps_)
     est.partial_fit(small_data)
-    assert len(est.gap_steps_) > n_checks and est.gap_steps_[-1] == est.n_steps_
+    assert len(est.gap_steps_) == n_checks
+    est.set_params(batch_size=1)
+    for row in np.vstack([small_data] * 2)[:98]:
+        est.partial_fit(row[None])
+    assert len(est.gap_steps_) == n_checks + 1 and est.gap_steps_[-1] == est.n_steps_
 
 
 def test_kmeans_plus_plus_init_with_more_neurons_than_rows():
