@@ -47,6 +47,17 @@ def small_data():
     return rng.normal(size=(120, 4))
 
 
+def single_row_streams(Estimator, params, X, start):
+    """A stream of ``X`` one row per call, and one that starts with a call on ``X[:start]``."""
+    rows = Estimator(**params)
+    for i in range(len(X)):
+        rows.partial_fit(X[i : i + 1])
+    started = Estimator(**params).partial_fit(X[:start])
+    for i in range(start, len(X)):
+        started.partial_fit(X[i : i + 1])
+    return rows, started
+
+
 def snapshot(est):
     """Copies of an estimator's attributes, to compare with after a call."""
     return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(est).items()}

@@ -22,7 +22,7 @@ import sklearn_ksm._solver as solver_module
 from sklearn_ksm import HebbianKernelSimilarityMatching, TrainingDivergedError, _gda
 from sklearn_ksm.metrics import kernel_approximation_error
 
-from .conftest import CUDA, assert_same_state, snapshot
+from .conftest import CUDA, assert_same_state, single_row_streams, snapshot
 
 GAMMA_MOONS = 1 / (2 * 0.3**2)  # the paper's sigma = 0.3
 
@@ -846,12 +846,7 @@ def test_stream_of_single_rows_starts_from_its_first_rows(moons):
     1.05, against 0.19 now and 0.18 for a first call of 1,600 rows."""
     X = moons[0][:400]
     params = dict(n_components=8, gamma=GAMMA_MOONS, batch_size=1, random_state=0)
-    rows = HebbianKernelSimilarityMatching(**params)
-    for i in range(len(X)):
-        rows.partial_fit(X[i : i + 1])
-    started = HebbianKernelSimilarityMatching(**params).partial_fit(X[:256])
-    for i in range(256, len(X)):
-        started.partial_fit(X[i : i + 1])
+    rows, started = single_row_streams(HebbianKernelSimilarityMatching, params, X, 256)
     for name in ("components_", "gains_", "lateral_weights_", "learning_lateral_weights_"):
         np.testing.assert_allclose(getattr(rows, name), getattr(started, name), rtol=1e-10,
                                    err_msg=name)  # fmt: skip

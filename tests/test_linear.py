@@ -41,7 +41,7 @@ from sklearn_ksm.metrics import (
     whitening_error,
 )
 
-from .conftest import assert_same_state, snapshot
+from .conftest import assert_same_state, single_row_streams, snapshot
 
 SPECTRUM_A = [5, 4, 3, 1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
 CHECKPOINTS = [1_000] + [10_000 * i for i in range(1, 11)]
@@ -697,12 +697,7 @@ def test_a_stream_of_single_rows_starts_from_its_first_100_rows(fixed_data, mode
     scale, and ``"sample"`` made every filter that row."""
     X = fixed_data[:300]
     params = dict(n_components=3, mode=mode, init=init, random_state=0, device="cpu")
-    rows = HebbianSimilarityMatching(**params)
-    for i in range(len(X)):
-        rows.partial_fit(X[i : i + 1])
-    started = HebbianSimilarityMatching(**params).partial_fit(X[:100])
-    for i in range(100, len(X)):
-        started.partial_fit(X[i : i + 1])
+    rows, started = single_row_streams(HebbianSimilarityMatching, params, X, 100)
     others = [started] + ([HebbianSimilarityMatching(**params).partial_fit(X)]
                           if init == "random" else [])  # fmt: skip
     for other in others:
