@@ -626,16 +626,18 @@ array-like of shape (n_components, n_features), default="kmeans++"
             # landmarks do not reach the optimum at N = 400), while the exact
             # lateral weights are lag-free from the input moments
             self.lateral_ = "equilibrium" if self.kernel_.linear else "adaptive"
+        # rows spread over X, for the checks of the kernel on these inputs
+        rows = np.linspace(0, len(X) - 1, min(len(X), PSD_CHECK_ROWS)).round().astype(int)
+        sample = to_tensor(X[rows], resolve_device(self.device))
         if isinstance(self.kernel_, CallableKernel):
-            rows = np.linspace(0, len(X) - 1, min(len(X), PSD_CHECK_ROWS)).round().astype(int)
-            self.kernel_.check(to_tensor(X[rows], resolve_device(self.device)))
-        self._warn_small_kernel_values(X)
+            self.kernel_.check(sample)
+        self._warn_small_kernel_values(X, sample)
         self._record_structure()
 
-    def _warn_small_kernel_values(self, X):
-        """Warn when the kernel's values on ``X`` are far below order 1 (``KERNEL_SCALE_SMALL``)."""
-        rows = np.linspace(0, len(X) - 1, min(len(X), PSD_CHECK_ROWS)).round().astype(int)
-        diag = self.kernel_.diag(to_tensor(X[rows], resolve_device(self.device)))
+    def _warn_small_kernel_values(self, X, sample):
+        """Warn when the kernel's values on the rows ``sample`` of ``X`` are far below
+        order 1 (``KERNEL_SCALE_SMALL``)."""
+        diag = self.kernel_.diag(sample)
         diag = diag[diag > 0].to(torch.float64)  # all-zero rows (e.g. sparse data) aside
         median = float(torch.median(diag).cpu()) if len(diag) else math.inf
         if median < KERNEL_SCALE_SMALL:
