@@ -17,7 +17,8 @@ order of its state tuple) and implements:
 - ``_step_function(step_offset)``: ``step(state, X_batch, rates) -> (state, objective)``
   (``step_offset``: steps the estimator has already run);
 - ``_fit_schedule(n_samples)``: ``(Schedule, PlateauMonitor or None)`` for fit;
-- ``_stream_schedule()``: the ``Schedule`` of ``partial_fit``;
+- ``_stream_schedule(previous)``: the ``Schedule`` of ``partial_fit``
+  (``previous``: the counters of the network it continues, or None);
 - ``_respond(state, X_block)``: the network output for a block of rows;
 - optionally ``_prepare_response(state)``: work shared by all the blocks of
   one transform (e.g. a factorisation), passed to ``_respond`` as its state.
@@ -161,7 +162,6 @@ class NetworkEstimatorMixin(DocLinkMixin):
             calls = 0 if first_call else self.n_iter_
             X, start = self._stream_rows(X, first_call)
             if start:
-                self.__dict__.pop("n_steps_", None)  # a restart's schedule starts at step 1
                 self._configure(X)
                 device = resolve_device(self.device)
                 state = self._initial_state(X, device, self._generator())
@@ -172,7 +172,7 @@ class NetworkEstimatorMixin(DocLinkMixin):
                 previous = self._counters()
             self._run(
                 X, state, device, previous=previous, max_epochs=1,
-                schedule=self._stream_schedule(), generator=None, monitor=None,
+                schedule=self._stream_schedule(previous), generator=None, monitor=None,
             )  # fmt: skip
             self.n_iter_ = calls + 1  # partial_fit calls, restarts included
             self._finish_partial_fit(X, device)

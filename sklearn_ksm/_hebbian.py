@@ -718,7 +718,7 @@ array-like of shape (n_components, n_features), default="kmeans++"
             monitor = PlateauMonitor(self.tol, self.max_no_improvement, alpha)
         return schedule, monitor
 
-    def _stream_schedule(self):
+    def _stream_schedule(self, previous):
         # a stream's output averages the lateral weights (adaptive rule); fit settles them
         return Schedule(self._rates()._replace(average_output=True))
 

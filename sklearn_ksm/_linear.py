@@ -248,8 +248,10 @@ class _LinearNetwork(
         # the rows that set the initial scale (and the rows of init="sample")
         return INIT_SCALE_ROWS
 
-    def _stream_schedule(self):
-        return _StepSchedule(self._learning_rate, offset=getattr(self, "n_steps_", 0))
+    def _stream_schedule(self, previous):
+        # t continues from the network continued (a start, or a restart, is at t = 1)
+        offset = previous["n_steps_"] if previous is not None else 0
+        return _StepSchedule(self._learning_rate, offset=offset)
 
     def _initial_W(self, X, generator):
         """``W`` from ``init`` (float64 numpy), and whether it came from a string option."""
@@ -782,7 +784,8 @@ default="random"
         for epoch in range(max_epochs):
             result = super()._run(
                 X, state, device, previous=previous, max_epochs=1, generator=generator,
-                schedule=schedule if epoch == 0 else self._stream_schedule(), monitor=None,
+                schedule=schedule if epoch == 0 else self._stream_schedule(previous),
+                monitor=None,
             )  # fmt: skip
             previous = self._counters()
             state = self._in_units(self._fitted_state(device, X.dtype), -1)
