@@ -442,6 +442,37 @@ def lateral_gap(S, L, reg):
     return best - lateral_objective(S, L, reg)
 
 
+def kernel_errors(K, D, laterals, reg):
+    """``||K - Y Y^T||_F`` of the responses ``Y = D (L + reg I)^{-1}`` for each ``L``.
+
+    The error of the network's output (Eq. 12) on rows with kernel matrix
+    ``K`` (n, n) and drives ``D`` (n, N), for several lateral weights at
+    once, in the dtype of ``K`` (a 1-d tensor, NaN where ``L + reg I`` has
+    no Cholesky factor). With ``3 N^2 < n (n + N)`` it works on N x N
+    moments formed once, ``G = D^T D`` and ``H = D^T K D``:
+    ``||K - Y Y^T||^2 = ||K||^2 - 2 <H, R^2> + <G R^2, (G R^2)^T>`` with
+    ``R = (L + reg I)^{-1}``, about ``3 N^3`` flops per ``L`` against
+    ``n^2 N`` for ``Y Y^T``. In float64 the cancellation costs about
+    ``log10(||K||^2 / error^2)`` of its 16 digits.
+    """
+    n, N = D.shape
+    D = D.to(K.dtype)
+    laterals = [L.to(K.dtype) for L in laterals]
+    if 3 * N * N >= n * (n + N):
+        errors = [torch.linalg.matrix_norm(K - Y @ Y.mT) for Y in
+                  (response_solve(D, L, reg) for L in laterals)]  # fmt: skip
+        return torch.stack(errors)
+    G, H = D.mT @ D, D.mT @ (K @ D)
+    squares = []
+    for L in laterals:
+        chol, factored = shifted_cholesky(L, reg)
+        R2 = torch.cholesky_inverse(chol.tril()).matrix_power(2)
+        GR2 = G @ R2
+        square = K.square().sum() - 2 * (H * R2).sum() + (GR2 * GR2.mT).sum()
+        squares.append(torch.where(torch.as_tensor(factored), square, float("nan")))
+    return torch.stack(squares).clamp(min=0).sqrt()
+
+
 def second_moments(D):
     """``<d d^T>`` over the rows of ``D`` (R, N): ``D^T D / R``, in float64.
 

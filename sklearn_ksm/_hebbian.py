@@ -839,9 +839,10 @@ array-like of shape (n_components, n_features), default="kmeans++"
         and 0.106 learned, 0.098 and 0.099 settled, 0.089 and 0.086 at
         fractions 0.75 and 0.5).
         """
+        error = None
         if self.lateral_ in ("equilibrium", "adaptive") and SETTLE_LATERAL:
-            self._settle_lateral(X, device)
-        self._check_output(X, device)
+            error = self._settle_lateral(X, device)
+        self._check_output(X, device, error)
         self._warn_if_unconverged(result, math.ceil(X.shape[0] / self.batch_size))
 
     def _warn_if_unconverged(self, result, n_batches):
@@ -872,9 +873,13 @@ array-like of shape (n_components, n_features), default="kmeans++"
         if len(X) >= OUTPUT_CHECK_MIN_ROWS:
             self._check_output(X, device)
 
-    def _check_output(self, X, device):
+    def _check_output(self, X, device, error=None):
         """Raise if the trained output is absurd: kernel error above ``ABSURD_ERROR``;
         warn if it is worse than an all-zero output's (error 1).
+
+        ``error``: the output's kernel error on :func:`score_subsample` of
+        ``X`` where the caller has measured it already (the end of an
+        adaptive ``fit``); else it is measured here.
 
         A finite state whose output approximates the kernel far worse than an
         all-zero output is a divergence the sanity checks of the training
@@ -890,9 +895,10 @@ array-like of shape (n_components, n_features), default="kmeans++"
         lateral fixed point amplifies (``|y|^2`` about 47 times ``f(x, x)``),
         and the error fell only from 14 to 4.3 over 1 to 10 passes.
         """
-        sample = score_subsample(X)
-        Y = self._transform_validated(sample)
-        error = kernel_approximation_error(sample, Y, kernel=self.kernel_, device=str(device))
+        if error is None:
+            sample = score_subsample(X)
+            Y = self._transform_validated(sample)
+            error = kernel_approximation_error(sample, Y, kernel=self.kernel_, device=str(device))
         if not error <= ABSURD_ERROR:
             raise TrainingDivergedError(
                 f"{type(self).__name__}'s output is absurd: its relative kernel error on the "
@@ -958,32 +964,35 @@ array-like of shape (n_components, n_features), default="kmeans++"
         )
 
     def _settle_lateral(self, X, device):
+        """Set ``L`` as :meth:`_finish_fit` says; the adaptive rule returns the
+        output's kernel error on the sample it chose ``L`` by (else None)."""
         W, q, L_learned, stats = self._fitted_state(device, X.dtype)
         S = self._drive_moments_of(X, W, q, device)
-        L = _gda.lateral_equilibrium(S, self.reg).to(W.dtype)
+        L, error = _gda.lateral_equilibrium(S, self.reg).to(W.dtype), None
         if self.lateral_ == "adaptive":
-            L = self._best_lateral_between(X, W, q, L_learned, L, device)
+            L, error = self._best_lateral_between(X, W, q, L_learned, L, device)
         # learned and output weights both start from here (e.g. for partial_fit)
         stats = self._lateral_rule().restart(L, stats)
         self.__dict__.update(self._state_arrays(_gda.TrainingState(W, q, L, stats)))
         if self.lateral_ == "equilibrium":
             self._drive_moments = S.cpu().numpy()  # the rule's statistic "drive_moments"
+        return error
 
     def _best_lateral_between(self, X, W, q, L_learned, L_settled, device):
         """The point of ``SETTLE_FRACTIONS`` on the segment from the learned
         lateral weights to their fixed point with the lowest kernel error on a
-        sample of the training rows (every point is positive semi-definite)."""
+        sample of the training rows (every point is positive semi-definite),
+        and that relative error (float64, as ``kernel_approximation_error``)."""
         sample = to_tensor(score_subsample(X), device)
         D = _gda.drive(q, self.kernel_(sample, W))
-        # the sample's kernel once for all candidates (float64, as the error is)
         rows64 = sample.to(torch.float64)
         K = self.kernel_(rows64, rows64)
         candidates = [(1 - t) * L_learned + t * L_settled for t in SETTLE_FRACTIONS]
-        errors = []
-        for lateral in candidates:
-            Y = _gda.response_solve(D, lateral, self.reg).to(torch.float64)
-            errors.append(float(torch.linalg.matrix_norm(K - Y @ Y.mT)))
-        return candidates[int(np.nanargmin(errors))] if np.isfinite(errors).any() else L_learned
+        errors = (_gda.kernel_errors(K, D, candidates, self.reg) / K.norm()).cpu().numpy()
+        if not np.isfinite(errors).any():
+            return L_learned, None
+        best = int(np.nanargmin(errors))
+        return candidates[best], float(errors[best])
 
     def _drive_moments_of(self, X, W, q, device):
         """``<u u^T>`` over the rows of ``X`` at these synapses (float64, in blocks)."""

@@ -289,6 +289,33 @@ def test_second_moments_equal_the_float64_product(dtype, layout):
     assert torch.equal(S, S.mT)
 
 
+@pytest.mark.parametrize("n_rows", [300, 20])  # N x N moments path; Y Y^T path
+def test_kernel_errors_are_those_of_the_solved_responses(n_rows):
+    """Oracle: ``||K - Y Y^T||_F`` with ``Y`` from numpy's dense solve, all in
+    float64. Every lateral matrix is well conditioned (eigenvalues 0.05 to 2
+    plus reg), so the moments path's cancellation (errors about 0.3 of
+    ``||K||``) leaves about 14 digits: rtol 1e-9. An indefinite ``L`` gives NaN."""
+    rng = np.random.RandomState(0)
+    X, C = rng.normal(size=(n_rows, 5)), rng.normal(size=(30, 5))
+    K = np.exp(-0.1 * ((X[:, None] - X[None]) ** 2).sum(-1))
+    D = np.exp(-0.1 * ((X[:, None] - C[None]) ** 2).sum(-1))
+    laterals = []
+    for low in (0.05, 0.5):
+        V = np.linalg.qr(rng.normal(size=(30, 30)))[0]
+        laterals.append((V * np.linspace(low, 2, 30)) @ V.T)
+    indefinite = -np.eye(30)
+    errors = _gda.kernel_errors(
+        torch.from_numpy(K), torch.from_numpy(D).float(), [torch.from_numpy(L) for L in
+                                                            laterals + [indefinite]], 1e-3
+    ).numpy()  # fmt: skip
+    # the drive goes to K's dtype before any solve: D in float32 is D rounded once
+    Df = D.astype(np.float32).astype(np.float64)
+    expected = [np.linalg.norm(K - Y @ Y.T) for Y in
+                (np.linalg.solve(L + 1e-3 * np.eye(30), Df.T).T for L in laterals)]  # fmt: skip
+    np.testing.assert_allclose(errors[:2], expected, rtol=1e-9)
+    assert np.isnan(errors[2])
+
+
 def test_lateral_gap_is_positive_away_from_equilibrium_and_zero_at_it():
     U = _drive_sample()
     S = U.T @ U / len(U)
