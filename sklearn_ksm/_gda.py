@@ -469,7 +469,9 @@ def kernel_errors(K, D, laterals, reg):
         R2 = torch.cholesky_inverse(chol.tril()).matrix_power(2)
         GR2 = G @ R2
         square = K.square().sum() - 2 * (H * R2).sum() + (GR2 * GR2.mT).sum()
-        squares.append(torch.where(torch.as_tensor(factored), square, float("nan")))
+        if factored is not True:  # a 0-d tensor on the device, or False
+            square = torch.where(torch.as_tensor(factored, device=K.device), square, torch.nan)
+        squares.append(square)
     return torch.stack(squares).clamp(min=0).sqrt()
 
 

@@ -13,6 +13,8 @@ from sklearn_ksm.kernels import (
     RBFKernel,
 )
 
+from .conftest import DEVICES
+
 
 def softplus_kernel(X, W):
     """A non-homogeneous PSD kernel known only through autograd."""
@@ -289,8 +291,9 @@ def test_second_moments_equal_the_float64_product(dtype, layout):
     assert torch.equal(S, S.mT)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("n_rows", [300, 20])  # N x N moments path; Y Y^T path
-def test_kernel_errors_are_those_of_the_solved_responses(n_rows):
+def test_kernel_errors_are_those_of_the_solved_responses(n_rows, device):
     """Oracle: ``||K - Y Y^T||_F`` with ``Y`` from numpy's dense solve, all in
     float64. Every lateral matrix is well conditioned (eigenvalues 0.05 to 2
     plus reg), so the moments path's cancellation (errors about 0.3 of
@@ -305,9 +308,9 @@ def test_kernel_errors_are_those_of_the_solved_responses(n_rows):
         laterals.append((V * np.linspace(low, 2, 30)) @ V.T)
     indefinite = -np.eye(30)
     errors = _gda.kernel_errors(
-        torch.from_numpy(K), torch.from_numpy(D).float(), [torch.from_numpy(L) for L in
-                                                            laterals + [indefinite]], 1e-3
-    ).numpy()  # fmt: skip
+        torch.from_numpy(K).to(device), torch.from_numpy(D).float().to(device),
+        [torch.from_numpy(L).to(device) for L in laterals + [indefinite]], 1e-3,
+    ).cpu().numpy()  # fmt: skip
     # the drive goes to K's dtype before any solve: D in float32 is D rounded once
     Df = D.astype(np.float32).astype(np.float64)
     expected = [np.linalg.norm(K - Y @ Y.T) for Y in
