@@ -462,13 +462,13 @@ def kernel_errors(K, D, laterals, reg):
         errors = [torch.linalg.matrix_norm(K - Y @ Y.mT) for Y in
                   (response_solve(D, L, reg) for L in laterals)]  # fmt: skip
         return torch.stack(errors)
-    G, H = D.mT @ D, D.mT @ (K @ D)
+    G, H, K2 = D.mT @ D, D.mT @ (K @ D), K.square().sum()
     squares = []
     for L in laterals:
         chol, factored = shifted_cholesky(L, reg)
         R2 = torch.cholesky_inverse(chol.tril()).matrix_power(2)
         GR2 = G @ R2
-        square = K.square().sum() - 2 * (H * R2).sum() + (GR2 * GR2.mT).sum()
+        square = K2 - 2 * (H * R2).sum() + (GR2 * GR2.mT).sum()
         if factored is not True:  # a 0-d tensor on the device, or False
             square = torch.where(torch.as_tensor(factored, device=K.device), square, torch.nan)
         squares.append(square)
